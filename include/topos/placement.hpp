@@ -1,0 +1,103 @@
+// topos/placement.hpp - OMP_PLACES grammar and the placement planner.
+//
+// The planner is a pure function of (topology, places, bind policy, thread
+// count). It decides which PUs each worker may run on, which NUMA node it
+// belongs to, and in which order it looks for work to steal. Because it is
+// pure, it is tested on synthetic machines we do not have.
+#pragma once
+
+#include <topos/topology.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace topos {
+
+/// Thread binding policy, with OMP_PROC_BIND's meaning.
+enum class proc_bind {
+    disabled, ///< "false": workers are not pinned; places are ignored
+    enabled,  ///< "true": pinned; topos distributes as `close`
+    primary,  ///< every worker on the first place
+    close,    ///< consecutive places, starting from the first
+    spread,   ///< spread evenly over the places
+};
+
+/// Parses "false", "true", "primary", "master" (deprecated alias), "close",
+/// "spread", case-insensitively. Throws config_error naming the value.
+[[nodiscard]] proc_bind parse_proc_bind(std::string_view text);
+[[nodiscard]] std::string_view to_string(proc_bind b) noexcept;
+
+/// One place: a set of PU OS indices, ascending.
+using place = std::vector<int>;
+
+/// Expands an OMP_PLACES list against a topology. Accepts the abstract names
+/// threads, cores, ll_caches, numa_domains and sockets, each with an optional
+/// "(n)"; explicit places "{0,1,2}", resource intervals "{0:4}" and "{0:4:2}";
+/// place intervals "{0:4}:4:4"; and the exclusion operator "!".
+/// Throws places_error naming the text on malformed input, and when a place
+/// names a PU outside the machine or the process's allowed set.
+[[nodiscard]] std::vector<place> parse_places(const topology& topo, std::string_view text);
+
+/// Unset fields take their defaults: places "cores", bind close, and one
+/// worker per place.
+struct placement_options {
+    std::optional<std::string> places;
+    std::optional<proc_bind> bind;
+    std::optional<unsigned> threads;
+};
+
+/// How close a victim is to the thief, in the order thieves try them.
+enum class steal_level {
+    core,   ///< shares a core (or the same place) with the thief
+    cache,  ///< shares a cache
+    node,   ///< same NUMA node
+    remote, ///< another NUMA node; see steal_tier::distance
+};
+[[nodiscard]] std::string_view to_string(steal_level l) noexcept;
+
+struct steal_tier {
+    steal_level level = steal_level::node;
+    int distance = 10;              ///< node distance of this tier's victims
+    std::vector<unsigned> workers;  ///< victims, in the order to try them
+};
+
+struct worker_placement {
+    unsigned id = 0;
+    unsigned place = 0;          ///< index into placement_plan::places
+    std::vector<int> pus;        ///< PUs the worker may run on
+    int node = -1;               ///< logical NUMA node; -1 when unbound
+    std::vector<unsigned> steal_order; ///< all other workers, nearest first
+    std::vector<steal_tier> steal_tiers; ///< steal_order grouped by closeness
+};
+
+struct placement_plan {
+    proc_bind bind = proc_bind::close;
+    std::string places_text;         ///< the places list the plan was made from
+    std::vector<place> places;       ///< the expanded place list
+    std::vector<worker_placement> workers;
+
+    /// Logical NUMA nodes that have at least one worker, ascending.
+    [[nodiscard]] std::vector<int> nodes() const;
+    /// Worker ids whose node is `node`.
+    [[nodiscard]] std::vector<unsigned> workers_on_node(int node) const;
+};
+
+/// Upper bound on threads a plan accepts (guards against typos such as 1e9).
+inline constexpr unsigned k_max_threads = 4096;
+
+/// Plans worker placement. Threads are distributed over places by the OpenMP
+/// rules for close and spread (T < P, T = P and T > P). Throws places_error or
+/// config_error on bad options.
+[[nodiscard]] placement_plan plan_placement(const topology& topo, const placement_options& opts = {});
+
+/// Fills unset fields from TOPOS_PLACES, TOPOS_PROC_BIND and TOPOS_NUM_THREADS.
+/// Fields already set win over the environment. Throws config_error naming the
+/// variable and its value when one is invalid.
+[[nodiscard]] placement_options with_environment(placement_options opts);
+
+/// Parses a positive thread count ("8"). Throws config_error naming `what`.
+[[nodiscard]] unsigned parse_thread_count(std::string_view text, std::string_view what);
+
+} // namespace topos

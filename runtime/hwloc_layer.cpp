@@ -1,0 +1,350 @@
+// runtime/hwloc_layer.cpp - converts an hwloc topology into topology_data.
+#include "runtime/hwloc_layer.hpp"
+
+#include <topos/error.hpp>
+
+#include <hwloc.h>
+#include <numa.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <system_error>
+
+namespace topos::detail {
+namespace {
+
+// Owns an hwloc topology for the duration of one load.
+class hwloc_handle {
+public:
+    hwloc_handle() {
+        if (hwloc_topology_init(&m_topo) != 0) {
+            throw topology_error("hwloc_topology_init failed: " + std::string(std::strerror(errno)));
+        }
+    }
+    ~hwloc_handle() { hwloc_topology_destroy(m_topo); }
+    hwloc_handle(const hwloc_handle&) = delete;
+    hwloc_handle& operator=(const hwloc_handle&) = delete;
+    [[nodiscard]] hwloc_topology_t get() const noexcept { return m_topo; }
+
+private:
+    hwloc_topology_t m_topo{};
+};
+
+struct bitmap_deleter {
+    void operator()(hwloc_bitmap_t b) const noexcept { hwloc_bitmap_free(b); }
+};
+using bitmap_ptr = std::unique_ptr<hwloc_bitmap_s, bitmap_deleter>;
+
+bitmap_ptr make_bitmap() {
+    bitmap_ptr b(hwloc_bitmap_alloc());
+    if (!b) {
+        throw std::bad_alloc();
+    }
+    return b;
+}
+
+std::vector<int> to_vector(hwloc_const_bitmap_t set) {
+    std::vector<int> out;
+    if (set == nullptr) {
+        return out;
+    }
+    for (int id = hwloc_bitmap_first(set); id != -1; id = hwloc_bitmap_next(set, id)) {
+        out.push_back(id);
+    }
+    return out;
+}
+
+int logical_of(hwloc_obj_t obj) { return obj ? static_cast<int>(obj->logical_index) : -1; }
+
+int os_of(hwloc_obj_t obj) {
+    return (obj == nullptr || obj->os_index == HWLOC_UNKNOWN_INDEX) ? -1 : static_cast<int>(obj->os_index);
+}
+
+int ancestor_id(hwloc_topology_t t, hwloc_obj_type_t type, hwloc_obj_t obj) {
+    return logical_of(hwloc_get_ancestor_obj_by_type(t, type, obj));
+}
+
+std::vector<hwloc_obj_t> objects_of(hwloc_topology_t t, hwloc_obj_type_t type) {
+    std::vector<hwloc_obj_t> out;
+    const int n = hwloc_get_nbobjs_by_type(t, type);
+    for (int i = 0; i < n; ++i) {
+        out.push_back(hwloc_get_obj_by_type(t, type, static_cast<unsigned>(i)));
+    }
+    return out;
+}
+
+// The NUMA node a PU belongs to: the lowest logical node whose CPU set holds it.
+int node_of(const std::vector<hwloc_obj_t>& nodes, unsigned pu_os) {
+    for (hwloc_obj_t n : nodes) {
+        if (n->cpuset != nullptr && hwloc_bitmap_isset(n->cpuset, pu_os) != 0) {
+            return logical_of(n);
+        }
+    }
+    return -1;
+}
+
+void read_caches(hwloc_topology_t t, topology_data& d) {
+    const hwloc_obj_type_t types[] = {HWLOC_OBJ_L1CACHE, HWLOC_OBJ_L1ICACHE, HWLOC_OBJ_L2CACHE,
+                                      HWLOC_OBJ_L2ICACHE, HWLOC_OBJ_L3CACHE, HWLOC_OBJ_L3ICACHE,
+                                      HWLOC_OBJ_L4CACHE, HWLOC_OBJ_L5CACHE};
+    for (hwloc_obj_type_t type : types) {
+        for (hwloc_obj_t c : objects_of(t, type)) {
+            cache_info ci;
+            ci.id = static_cast<int>(d.caches.size());
+            ci.level = static_cast<int>(c->attr->cache.depth);
+            switch (c->attr->cache.type) {
+            case HWLOC_OBJ_CACHE_DATA: ci.type = cache_type::data; break;
+            case HWLOC_OBJ_CACHE_INSTRUCTION: ci.type = cache_type::instruction; break;
+            case HWLOC_OBJ_CACHE_UNIFIED: ci.type = cache_type::unified; break;
+            }
+            ci.size_bytes = c->attr->cache.size;
+            ci.line_bytes = c->attr->cache.linesize;
+            ci.pus = to_vector(c->cpuset);
+            d.caches.push_back(std::move(ci));
+        }
+    }
+}
+
+void read_cpu_kinds(hwloc_topology_t t, topology_data& d) {
+    const int nr = hwloc_cpukinds_get_nr(t, 0);
+    auto set = make_bitmap();
+    for (int k = 0; k < nr; ++k) {
+        int efficiency = -1;
+        unsigned nr_infos = 0;
+        hwloc_info_s* infos = nullptr;
+        if (hwloc_cpukinds_get_info(t, static_cast<unsigned>(k), set.get(), &efficiency, &nr_infos, &infos, 0) != 0) {
+            continue;
+        }
+        cpu_kind_info kind;
+        kind.efficiency = efficiency;
+        for (unsigned i = 0; i < nr_infos; ++i) {
+            if (std::strcmp(infos[i].name, "CoreType") == 0 || std::strcmp(infos[i].name, "FrequencyMaxMHz") == 0) {
+                if (!kind.name.empty()) {
+                    kind.name += ' ';
+                }
+                kind.name += std::string(infos[i].name) + "=" + infos[i].value;
+            }
+        }
+        kind.pus = to_vector(set.get());
+        d.kinds.push_back(std::move(kind));
+    }
+}
+
+// Reads the NUMA latency matrix hwloc has (ACPI SLIT on Linux, or an XML's
+// distances). Returns false when none covers every node.
+bool read_distances(hwloc_topology_t t, topology_data& d) {
+    const std::size_t n = d.nodes.size();
+    unsigned nr = 0;
+    if (hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, nullptr, HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) != 0 ||
+        nr == 0) {
+        return false;
+    }
+    std::vector<hwloc_distances_s*> all(nr, nullptr);
+    if (hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, all.data(), HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) !=
+        0) {
+        return false;
+    }
+    bool found = false;
+    for (unsigned m = 0; m < nr && m < all.size(); ++m) {
+        hwloc_distances_s* dist = all[m];
+        if (!found && dist->nbobjs == n) {
+            std::vector<int> matrix(n * n, 0);
+            for (unsigned i = 0; i < dist->nbobjs; ++i) {
+                for (unsigned j = 0; j < dist->nbobjs; ++j) {
+                    const auto li = dist->objs[i]->logical_index;
+                    const auto lj = dist->objs[j]->logical_index;
+                    matrix[li * n + lj] = static_cast<int>(dist->values[i * dist->nbobjs + j]);
+                }
+            }
+            d.distances = std::move(matrix);
+            found = true;
+        }
+        hwloc_distances_release(t, dist);
+    }
+    return found;
+}
+
+// No distances from firmware: derive them from where the nodes sit. Nodes in
+// one package are 12 apart (sub-NUMA clustering); nodes in different packages
+// are 20 apart, plus 10 for every grouping level above the packages that also
+// separates them.
+void derive_distances(hwloc_topology_t t, topology_data& d) {
+    const std::size_t n = d.nodes.size();
+    d.distances.assign(n * n, 10);
+    d.distances_derived = true;
+    const int package_depth = hwloc_get_type_depth(t, HWLOC_OBJ_PACKAGE);
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+            if (i == j) {
+                continue;
+            }
+            hwloc_obj_t a = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, static_cast<unsigned>(i));
+            hwloc_obj_t b = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, static_cast<unsigned>(j));
+            if (a == nullptr || b == nullptr || a->parent == nullptr || b->parent == nullptr) {
+                d.distances[i * n + j] = 20;
+                continue;
+            }
+            hwloc_obj_t common = hwloc_get_common_ancestor_obj(t, a->parent, b->parent);
+            int value = 20;
+            if (package_depth >= 0 && common->depth >= package_depth) {
+                value = 12;
+            } else if (package_depth >= 0) {
+                // Count the levels between the shared ancestor and the packages.
+                hwloc_obj_t pa = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, a);
+                int levels = 0;
+                for (hwloc_obj_t up = pa ? pa->parent : nullptr; up != nullptr && up != common; up = up->parent) {
+                    ++levels;
+                }
+                value = 20 + 10 * levels;
+            }
+            d.distances[i * n + j] = value;
+        }
+    }
+}
+
+topology_data extract(hwloc_topology_t t, topology_source source, std::string spec) {
+    topology_data d;
+    d.source = source;
+    d.spec = std::move(spec);
+    d.this_system = hwloc_topology_is_thissystem(t) != 0 && source == topology_source::host;
+
+    const auto node_objs = objects_of(t, HWLOC_OBJ_NUMANODE);
+    const bool have_libnuma = d.this_system && numa_available() >= 0;
+    for (hwloc_obj_t n : node_objs) {
+        numa_node_info ni;
+        ni.id = logical_of(n);
+        ni.os_index = os_of(n);
+        ni.package = ancestor_id(t, HWLOC_OBJ_PACKAGE, n);
+        ni.memory_bytes = n->attr->numanode.local_memory;
+        ni.pus = to_vector(n->cpuset);
+        if (have_libnuma && ni.os_index >= 0) {
+            long long free_bytes = 0;
+            if (numa_node_size64(ni.os_index, &free_bytes) >= 0) {
+                ni.free_bytes = free_bytes;
+            }
+        }
+        d.nodes.push_back(std::move(ni));
+    }
+    if (d.nodes.empty()) {
+        throw topology_error("topology '" + d.spec + "' has no NUMA node");
+    }
+
+    for (hwloc_obj_t p : objects_of(t, HWLOC_OBJ_PACKAGE)) {
+        package_info pi;
+        pi.id = logical_of(p);
+        pi.os_index = os_of(p);
+        pi.pus = to_vector(p->cpuset);
+        for (const auto& n : d.nodes) {
+            if (n.package == pi.id) {
+                pi.numa_nodes.push_back(n.id);
+            }
+        }
+        d.packages.push_back(std::move(pi));
+    }
+
+    read_cpu_kinds(t, d);
+    auto kind_of = [&](int pu) {
+        for (std::size_t k = 0; k < d.kinds.size(); ++k) {
+            if (std::binary_search(d.kinds[k].pus.begin(), d.kinds[k].pus.end(), pu)) {
+                return static_cast<int>(k);
+            }
+        }
+        return -1;
+    };
+
+    for (hwloc_obj_t c : objects_of(t, HWLOC_OBJ_CORE)) {
+        core_info ci;
+        ci.id = logical_of(c);
+        ci.os_index = os_of(c);
+        ci.package = ancestor_id(t, HWLOC_OBJ_PACKAGE, c);
+        ci.pus = to_vector(c->cpuset);
+        if (!ci.pus.empty()) {
+            ci.node = node_of(node_objs, static_cast<unsigned>(ci.pus.front()));
+            ci.kind = kind_of(ci.pus.front());
+        }
+        d.cores.push_back(std::move(ci));
+    }
+
+    for (hwloc_obj_t p : objects_of(t, HWLOC_OBJ_PU)) {
+        pu_info pi;
+        pi.os_index = os_of(p);
+        pi.core = ancestor_id(t, HWLOC_OBJ_CORE, p);
+        pi.package = ancestor_id(t, HWLOC_OBJ_PACKAGE, p);
+        pi.node = node_of(node_objs, p->os_index);
+        d.pus.push_back(pi);
+    }
+    std::sort(d.pus.begin(), d.pus.end(), [](const pu_info& a, const pu_info& b) { return a.os_index < b.os_index; });
+    if (d.pus.empty()) {
+        throw topology_error("topology '" + d.spec + "' has no processing unit the process may use");
+    }
+
+    read_caches(t, d);
+    if (!read_distances(t, d)) {
+        derive_distances(t, d);
+    }
+    const bool all_equal =
+        std::all_of(d.distances.begin(), d.distances.end(), [&](int v) { return v == d.distances.front(); });
+    d.architecture = (d.nodes.size() == 1 || all_equal) ? memory_architecture::uma : memory_architecture::numa;
+    return d;
+}
+
+void load_or_throw(const hwloc_handle& h, const std::string& what) {
+    if (hwloc_topology_load(h.get()) != 0) {
+        throw topology_error(what + ": hwloc could not load it (" + std::strerror(errno) + ")");
+    }
+}
+
+} // namespace
+
+topology_data load_host() {
+    hwloc_handle h;
+    load_or_throw(h, "host topology");
+    // hwloc already drops CPUs the cgroup forbids; also honour the affinity
+    // mask (taskset, numactl --physcpubind) of the whole process.
+    auto bound = make_bitmap();
+    if (hwloc_get_cpubind(h.get(), bound.get(), HWLOC_CPUBIND_PROCESS) == 0) {
+        hwloc_bitmap_and(bound.get(), bound.get(), hwloc_topology_get_topology_cpuset(h.get()));
+        if (!hwloc_bitmap_iszero(bound.get()) &&
+            !hwloc_bitmap_isequal(bound.get(), hwloc_topology_get_topology_cpuset(h.get()))) {
+            if (hwloc_topology_restrict(h.get(), bound.get(), 0) != 0) {
+                throw topology_error(std::string("host topology: cannot restrict to the allowed CPU set (") +
+                                     std::strerror(errno) + ")");
+            }
+        }
+    }
+    return extract(h.get(), topology_source::host, "host");
+}
+
+topology_data load_xml(const std::filesystem::path& file) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {
+        throw topology_error("topology XML file '" + file.string() + "' does not exist or is not a regular file");
+    }
+    hwloc_handle h;
+    if (hwloc_topology_set_xml(h.get(), file.c_str()) != 0) {
+        throw topology_error("topology XML file '" + file.string() + "' is not a valid hwloc XML export");
+    }
+    if (hwloc_topology_load(h.get()) != 0) {
+        throw topology_error("topology XML file '" + file.string() + "' is not a valid hwloc XML export");
+    }
+    return extract(h.get(), topology_source::xml, file.string());
+}
+
+topology_data load_synthetic(std::string_view description) {
+    const std::string desc(description);
+    if (desc.find_first_not_of(" \t") == std::string::npos) {
+        throw topology_error("synthetic topology description is empty; expected e.g. 'pack:2 numa:2 core:4 pu:2'");
+    }
+    hwloc_handle h;
+    if (hwloc_topology_set_synthetic(h.get(), desc.c_str()) != 0) {
+        throw topology_error("synthetic topology description '" + desc +
+                             "' is malformed; expected hwloc syntax such as 'pack:2 numa:2 core:4 pu:2'");
+    }
+    load_or_throw(h, "synthetic topology '" + desc + "'");
+    return extract(h.get(), topology_source::synthetic, "synthetic:" + desc);
+}
+
+} // namespace topos::detail
