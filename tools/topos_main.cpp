@@ -1,1 +1,186 @@
-int main() { return 0; }
+// tools/topos_main.cpp - the `topos` command: argument parsing and exit codes.
+//
+// Exit status: 0 on success (and for --help, --version); 2 for any input the
+// user got wrong (flags, values, TOPOS_* variables, topology files), reported
+// as one line "topos: error: <message>" on stderr with nothing on stdout; 1
+// for an internal failure or when the output cannot be written.
+#include "commands.hpp"
+
+#include <topos/error.hpp>
+#include <topos/version.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+namespace {
+
+constexpr int k_exit_internal = 1;
+constexpr int k_exit_usage = 2;
+
+// What the command line asked for; filled by CLI11 during parsing.
+struct command_line {
+    topos::cli::info_options info;
+    topos::cli::places_options places;
+};
+
+struct subcommands {
+    CLI::App* info = nullptr;
+    CLI::App* places = nullptr;
+};
+
+subcommands define_commands(CLI::App& app, command_line& args) {
+    app.set_version_flag("--version", std::string("topos ") + TOPOS_VERSION_STRING);
+    app.require_subcommand(0, 1);
+    // A repeated flag takes its last value, so an alias can be overridden.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.footer("Run 'topos <command> --help' for a command's options.\n"
+               "Environment: TOPOS_TOPOLOGY, TOPOS_PLACES, TOPOS_PROC_BIND and TOPOS_NUM_THREADS supply\n"
+               "defaults; a flag always wins over its variable.");
+
+    subcommands sub;
+    sub.info = app.add_subcommand("info", "Show the machine's NUMA nodes, distances, caches, cores and PUs");
+    sub.info->add_option("--topology", args.info.topology,
+                         "'host', 'synthetic:<hwloc description>' or an hwloc .xml file "
+                         "(default: $TOPOS_TOPOLOGY, else host)")
+        ->type_name("SPEC");
+    sub.info->add_flag("--json", args.info.json, "Print a JSON document instead of text");
+    sub.info->footer("Example: topos info --topology 'synthetic:pack:2 numa:2 l3:1 core:4 pu:2'");
+
+    sub.places = app.add_subcommand("places", "Show where workers would run and whom they steal from");
+    sub.places->add_option("--places", args.places.places,
+                           "OMP_PLACES list: threads, cores, ll_caches, numa_domains, sockets, optional (n), "
+                           "or explicit {0:4}:2:4 lists (default: $TOPOS_PLACES, else cores)")
+        ->type_name("LIST");
+    sub.places->add_option("--bind", args.places.bind,
+                           "close, spread, primary, true or false (default: $TOPOS_PROC_BIND, else close)")
+        ->type_name("POLICY");
+    sub.places->add_option("--threads", args.places.threads,
+                           "Number of workers (default: $TOPOS_NUM_THREADS, else one per place)")
+        ->type_name("N");
+    sub.places->add_option("--topology", args.places.topology,
+                           "'host', 'synthetic:<hwloc description>' or an hwloc .xml file "
+                           "(default: $TOPOS_TOPOLOGY, else host)")
+        ->type_name("SPEC");
+    sub.places->add_flag("--json", args.places.json, "Print a JSON document instead of text");
+    sub.places->footer("Example: topos places --topology 'synthetic:pack:2 numa:2 core:2 pu:2' --bind spread --threads 4");
+    return sub;
+}
+
+// One line, whatever the message holds.
+void report_error(std::string_view message) {
+    std::string line(message);
+    for (char& c : line) {
+        if (c == '\n' || c == '\r') {
+            c = ' ';
+        }
+    }
+    std::cerr << "topos: error: " << line << std::endl;
+}
+
+std::string join(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) {
+        out += (out.empty() ? "" : " ") + w;
+    }
+    return out;
+}
+
+// CLI11's own report spans several lines; ours is one.
+int report_parse_error(const CLI::App& app, const CLI::ParseError& e) {
+    const auto chosen = app.get_subcommands();
+    const auto stray = app.remaining();
+    if (chosen.empty() && !stray.empty() && !stray.front().starts_with('-')) {
+        report_error("unknown command '" + stray.front() + "'; expected 'info' or 'places' (see 'topos --help')");
+        return k_exit_usage;
+    }
+    const std::string help = chosen.empty() ? "topos --help" : "topos " + chosen.front()->get_name() + " --help";
+    std::string message = e.what();
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+        message = "unexpected argument '" + join(chosen.empty() ? stray : chosen.front()->remaining()) + "'";
+    }
+    report_error(message + " (see '" + help + "')");
+    return k_exit_usage;
+}
+
+// Writes all of `text` to fd 1, so a full pipe or closed stdout is noticed.
+// A reader that went away (EPIPE) is not an error worth a message.
+int write_stdout(std::string_view text, bool stdout_closed) {
+    if (stdout_closed) {
+        report_error("cannot write the output: standard output is closed");
+        return k_exit_internal;
+    }
+    while (!text.empty()) {
+        const ssize_t n = ::write(STDOUT_FILENO, text.data(), text.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            if (errno != EPIPE) {
+                report_error(std::string("cannot write the output: ") + std::strerror(errno));
+            }
+            return k_exit_internal;
+        }
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
+}
+
+// With fd 1 closed, the next file the process opens would become "stdout";
+// park /dev/null there and remember to report the closed stream instead.
+bool guard_closed_stdout() {
+    if (::fcntl(STDOUT_FILENO, F_GETFD) != -1 || errno != EBADF) {
+        return false;
+    }
+    const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && fd != STDOUT_FILENO) {
+        ::close(fd);
+    }
+    return true;
+}
+
+int run_command(const subcommands& sub, const command_line& args, bool stdout_closed) {
+    try {
+        const std::string output =
+            sub.info->parsed() ? topos::cli::run_info(args.info) : topos::cli::run_places(args.places);
+        return write_stdout(output, stdout_closed);
+    } catch (const topos::error& e) {
+        report_error(e.what());
+        return k_exit_usage;
+    } catch (const std::exception& e) {
+        report_error(std::string("internal error: ") + e.what());
+        return k_exit_internal;
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const bool stdout_closed = guard_closed_stdout();
+    // Broken pipes surface as EPIPE from write() rather than killing us.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    CLI::App app("topos: inspect the NUMA topology and plan thread placement", "topos");
+    command_line args;
+    const subcommands sub = define_commands(app, args);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        return report_parse_error(app, e);
+    }
+    if (app.get_subcommands().empty()) {
+        std::cerr << app.help();
+        return k_exit_usage;
+    }
+    return run_command(sub, args, stdout_closed);
+}

@@ -1,0 +1,100 @@
+// tools/commands.cpp - `topos info` and `topos places`.
+#include "commands.hpp"
+
+#include "report_json.hpp"
+#include "report_text.hpp"
+
+#include <topos/error.hpp>
+#include <topos/placement.hpp>
+
+#include <cstdlib>
+#include <sstream>
+#include <string_view>
+
+namespace topos::cli {
+namespace {
+
+// Says which flag or variable a library message is about, unless the message
+// already does.
+template <class Error>
+[[noreturn]] void rethrow_with_source(std::string_view source, const Error& e) {
+    const std::string_view message = e.what();
+    if (message.find(source) != std::string_view::npos) {
+        throw e;
+    }
+    throw Error(std::string(source) + ": " + std::string(message));
+}
+
+std::string dump(const nlohmann::ordered_json& doc) { return doc.dump(2) + '\n'; }
+
+bool env_is_set(const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr && *value != '\0';
+}
+
+placement_options options_from_flags(const places_options& opts) {
+    placement_options out;
+    out.places = opts.places;
+    if (opts.bind) {
+        try {
+            out.bind = parse_proc_bind(*opts.bind);
+        } catch (const config_error& e) {
+            rethrow_with_source("--bind", e);
+        }
+    }
+    if (opts.threads) {
+        out.threads = parse_thread_count(*opts.threads, "--threads");
+    }
+    return out;
+}
+
+} // namespace
+
+topology load_topology(const std::optional<std::string>& spec) {
+    if (!spec) {
+        return topology::from_env();
+    }
+    try {
+        return topology::from_spec(*spec);
+    } catch (const topology_error& e) {
+        rethrow_with_source("--topology", e);
+    }
+}
+
+std::string run_info(const info_options& opts) {
+    const topology topo = load_topology(opts.topology);
+    if (opts.json) {
+        return dump(topology_to_json(topo));
+    }
+    std::ostringstream out;
+    write_topology_text(out, topo);
+    return out.str();
+}
+
+std::string run_places(const places_options& opts) {
+    // Flags first, then the environment fills what they left unset.
+    const placement_options options = with_environment(options_from_flags(opts));
+    const topology topo = load_topology(opts.topology);
+    placement_plan plan;
+    try {
+        plan = plan_placement(topo, options);
+    } catch (const places_error& e) {
+        if (opts.places) {
+            rethrow_with_source("--places", e);
+        }
+        if (env_is_set("TOPOS_PLACES")) {
+            rethrow_with_source("TOPOS_PLACES", e);
+        }
+        throw;
+    }
+    if (opts.json) {
+        auto doc = plan_to_json(plan);
+        doc["source"] = topo.source_spec();
+        return dump(doc);
+    }
+    std::ostringstream out;
+    write_plan_text(out, topo, plan);
+    return out.str();
+}
+
+} // namespace topos::cli
