@@ -23,6 +23,8 @@ public:
         if (hwloc_topology_init(&m_topo) != 0) {
             throw topology_error("hwloc_topology_init failed: " + std::string(std::strerror(errno)));
         }
+        // hwloc hides instruction caches unless asked; list them with the others.
+        hwloc_topology_set_icache_types_filter(m_topo, HWLOC_TYPE_FILTER_KEEP_ALL);
     }
     ~hwloc_handle() { hwloc_topology_destroy(m_topo); }
     hwloc_handle(const hwloc_handle&) = delete;
@@ -108,8 +110,13 @@ void read_caches(hwloc_topology_t t, topology_data& d) {
     }
 }
 
+// Core kinds are reported only when there are several: a single kind says
+// nothing about the machine that the core list does not.
 void read_cpu_kinds(hwloc_topology_t t, topology_data& d) {
     const int nr = hwloc_cpukinds_get_nr(t, 0);
+    if (nr < 2) {
+        return;
+    }
     auto set = make_bitmap();
     for (int k = 0; k < nr; ++k) {
         int efficiency = -1;
@@ -284,6 +291,12 @@ topology_data extract(hwloc_topology_t t, topology_source source, std::string sp
     read_caches(t, d);
     if (!read_distances(t, d)) {
         derive_distances(t, d);
+        if (d.nodes.size() > 1) {
+            d.notes.emplace_back("no NUMA distances were reported; they are derived from the package hierarchy");
+        }
+    }
+    if (!have_libnuma && d.this_system) {
+        d.notes.emplace_back("libnuma is not usable here: free memory per node is unknown");
     }
     const bool all_equal =
         std::all_of(d.distances.begin(), d.distances.end(), [&](int v) { return v == d.distances.front(); });
@@ -305,17 +318,25 @@ topology_data load_host() {
     // hwloc already drops CPUs the cgroup forbids; also honour the affinity
     // mask (taskset, numactl --physcpubind) of the whole process.
     auto bound = make_bitmap();
+    std::string restricted_note;
     if (hwloc_get_cpubind(h.get(), bound.get(), HWLOC_CPUBIND_PROCESS) == 0) {
         hwloc_bitmap_and(bound.get(), bound.get(), hwloc_topology_get_topology_cpuset(h.get()));
         if (!hwloc_bitmap_iszero(bound.get()) &&
             !hwloc_bitmap_isequal(bound.get(), hwloc_topology_get_topology_cpuset(h.get()))) {
+            restricted_note = "the affinity mask allows " + std::to_string(hwloc_bitmap_weight(bound.get())) + " of " +
+                              std::to_string(hwloc_bitmap_weight(hwloc_topology_get_topology_cpuset(h.get()))) +
+                              " PUs; the others are left out";
             if (hwloc_topology_restrict(h.get(), bound.get(), 0) != 0) {
                 throw topology_error(std::string("host topology: cannot restrict to the allowed CPU set (") +
                                      std::strerror(errno) + ")");
             }
         }
     }
-    return extract(h.get(), topology_source::host, "host");
+    auto data = extract(h.get(), topology_source::host, "host");
+    if (!restricted_note.empty()) {
+        data.notes.push_back(std::move(restricted_note));
+    }
+    return data;
 }
 
 topology_data load_xml(const std::filesystem::path& file) {

@@ -64,6 +64,7 @@ std::span<const cpu_kind_info> topology::cpu_kinds() const noexcept { return m_d
 std::size_t topology::node_count() const noexcept { return m_data->nodes.size(); }
 std::span<const int> topology::distance_matrix() const noexcept { return m_data->distances; }
 bool topology::distances_derived() const noexcept { return m_data->distances_derived; }
+std::span<const std::string> topology::notes() const noexcept { return m_data->notes; }
 
 namespace {
 void check_node(const detail::topology_data& d, int node) {

@@ -26,6 +26,7 @@ struct topology_data {
     std::vector<int> distances;        // row-major nodes.size()^2
     bool distances_derived = false;
     memory_architecture architecture = memory_architecture::uma;
+    std::vector<std::string> notes;
 };
 
 } // namespace topos::detail

@@ -86,7 +86,8 @@ json topology_to_json(const topology& topo) {
             {"numa_nodes", std::move(nodes)},
             {"distances", node_distances(topo)},
             {"caches", std::move(caches)},
-            {"cpu_kinds", std::move(kinds)}};
+            {"cpu_kinds", std::move(kinds)},
+            {"notes", topo.notes()}};
 }
 
 json plan_to_json(const placement_plan& plan) {

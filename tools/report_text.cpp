@@ -300,11 +300,8 @@ void write_footer(std::ostream& out, const topology& topo) {
     out << '\n';
     out << "counts: " << count_of(topo.packages().size(), "package") << ", " << count_of(n, "NUMA node") << ", "
         << count_of(topo.cores().size(), "core") << ", " << count_of(topo.pus().size(), "PU") << '\n';
-    const auto nodes = topo.numa_nodes();
-    const bool free_unknown =
-        std::any_of(nodes.begin(), nodes.end(), [](const numa_node_info& i) { return i.free_bytes < 0; });
-    if (topo.is_this_system() && free_unknown) {
-        out << "note: free memory per node is unknown (libnuma is not usable here)\n";
+    for (const auto& note : topo.notes()) {
+        out << "note: " << note << '\n';
     }
 }
 

@@ -140,6 +140,11 @@ public:
     /// Deepest data/unified cache level present (0 when none is reported).
     [[nodiscard]] int last_cache_level() const noexcept;
 
+    /// What this topology could not learn or had to derive, one sentence each:
+    /// derived distances, free memory unknown, CPUs hidden by the affinity mask.
+    /// Empty when nothing was degraded.
+    [[nodiscard]] std::span<const std::string> notes() const noexcept;
+
 private:
     explicit topology(std::shared_ptr<const detail::topology_data> data) noexcept;
     std::shared_ptr<const detail::topology_data> m_data;

@@ -206,6 +206,8 @@ TEST(TopologyTest, DerivedDistancesFollowThePackageHierarchy) {
     EXPECT_EQ(topo.distance(0, 2), 20);
     EXPECT_EQ(topo.distance(3, 2), 12);
     EXPECT_EQ(topo.nodes_by_distance(2), (std::vector<int>{2, 3, 0, 1}));
+    ASSERT_EQ(topo.notes().size(), 1u);
+    EXPECT_NE(topo.notes()[0].find("derived"), std::string::npos);
     // A grouping level above the packages adds another step.
     const auto grouped = topos::topology::synthetic("group:2 pack:2 [numa] core:1 pu:1");
     ASSERT_EQ(grouped.node_count(), 4u);
@@ -223,6 +225,7 @@ TEST(TopologyTest, AsymmetricXmlDistancesKeepTheirDirection) {
     EXPECT_EQ(topo.nodes_by_distance(0), (std::vector<int>{0, 1, 2, 3}));
     EXPECT_EQ(topo.nodes_by_distance(1), (std::vector<int>{1, 0, 3, 2}));
     EXPECT_EQ(topo.nodes_by_distance(3), (std::vector<int>{3, 2, 1, 0}));
+    EXPECT_TRUE(topo.notes().empty());
 }
 
 TEST(TopologyTest, CacheGroupsByLevel) {
@@ -278,6 +281,10 @@ TEST(TopologyTest, HostHonoursANarrowerAffinityMask) {
     EXPECT_FALSE(narrowed.has_pu(full.pus().front().os_index));
     // Nodes keep their memory even when none of their CPUs is allowed.
     EXPECT_EQ(narrowed.node_count(), full.node_count());
+    // And the narrowing is reported, not silent.
+    const auto notes = narrowed.notes();
+    EXPECT_TRUE(std::any_of(notes.begin(), notes.end(),
+                            [](const std::string& n) { return n.find("affinity mask allows 1 of") != std::string::npos; }));
 }
 
 TEST(TopologyTest, SpecSelectsTheSource) {
