@@ -25,12 +25,12 @@ topology topology::synthetic(std::string_view description) {
 }
 
 topology topology::from_spec(std::string_view spec) {
-    constexpr std::string_view synthetic_prefix = "synthetic:";
+    constexpr std::string_view k_synthetic_prefix = "synthetic:";
     if (spec == "host") {
         return host();
     }
-    if (spec.starts_with(synthetic_prefix)) {
-        return synthetic(spec.substr(synthetic_prefix.size()));
+    if (spec.starts_with(k_synthetic_prefix)) {
+        return synthetic(spec.substr(k_synthetic_prefix.size()));
     }
     if (spec.ends_with(".xml")) {
         return from_xml(std::filesystem::path(spec));

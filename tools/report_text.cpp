@@ -324,10 +324,10 @@ std::string steal_order_text(const worker_placement& w) {
 } // namespace
 
 std::string format_size(std::uint64_t bytes) {
-    constexpr std::array<std::string_view, 5> units = {"B", "KiB", "MiB", "GiB", "TiB"};
+    constexpr std::array<std::string_view, 5> k_units = {"B", "KiB", "MiB", "GiB", "TiB"};
     std::size_t u = 0;
     std::uint64_t scale = 1;
-    while (u + 1 < units.size() && bytes >= scale * 1024) {
+    while (u + 1 < k_units.size() && bytes >= scale * 1024) {
         scale *= 1024;
         ++u;
     }
@@ -337,7 +337,7 @@ std::string format_size(std::uint64_t bytes) {
     } else {
         s << std::fixed << std::setprecision(1) << static_cast<double>(bytes) / static_cast<double>(scale);
     }
-    s << ' ' << units[u];
+    s << ' ' << k_units[u];
     return s.str();
 }
 
