@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace topos {
 namespace {
@@ -322,20 +323,7 @@ private:
             return;
         }
         const place base = parse_place();
-        skip_space();
-        std::int64_t count = 1;
-        std::int64_t stride = 1;
-        if (peek() == ':') {
-            ++m_pos;
-            skip_space();
-            count = parse_count("a number of places after ':'");
-            skip_space();
-            if (peek() == ':') {
-                ++m_pos;
-                skip_space();
-                stride = parse_stride();
-            }
-        }
+        const auto [count, stride] = parse_count_and_stride("a number of places after ':'");
         if (static_cast<std::uint64_t>(count) > k_max_places - out.size()) {
             throw error("the place interval at " + column(start) + " makes the list longer than " +
                         std::to_string(k_max_places) + " places");
@@ -404,16 +392,16 @@ private:
         return included;
     }
 
-    // pu [ ':' count [ ':' stride ] ] inside braces.
-    void add_interval(place& into, std::size_t item) {
-        const std::int64_t first = parse_number("a PU number");
+    // The optional interval suffix shared by places and PUs:
+    // [ ':' count [ ':' stride ] ], with count 1 and stride 1 when absent.
+    std::pair<std::int64_t, std::int64_t> parse_count_and_stride(std::string_view count_what) {
         skip_space();
         std::int64_t count = 1;
         std::int64_t stride = 1;
         if (peek() == ':') {
             ++m_pos;
             skip_space();
-            count = parse_count("a number of PUs after ':'");
+            count = parse_count(count_what);
             skip_space();
             if (peek() == ':') {
                 ++m_pos;
@@ -421,6 +409,13 @@ private:
                 stride = parse_stride();
             }
         }
+        return {count, stride};
+    }
+
+    // pu [ ':' count [ ':' stride ] ] inside braces.
+    void add_interval(place& into, std::size_t item) {
+        const std::int64_t first = parse_number("a PU number");
+        auto [count, stride] = parse_count_and_stride("a number of PUs after ':'");
         if (stride == 0) {
             count = 1; // every member is `first`; merging duplicates leaves one
         }
