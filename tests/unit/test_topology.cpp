@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -99,6 +100,9 @@ struct machine_case {
     bool is_xml;
     topos::memory_architecture architecture;
 };
+
+// gtest prints parameters into test names; name them instead of dumping bytes.
+void PrintTo(const machine_case& m, std::ostream* os) { *os << m.name; }
 
 topos::topology load(const machine_case& m) {
     return m.is_xml ? topos::topology::from_xml(m.input) : topos::topology::synthetic(m.input);
@@ -309,6 +313,8 @@ struct bad_topology {
     std::string spec;
     std::string must_mention;
 };
+
+void PrintTo(const bad_topology& b, std::ostream* os) { *os << b.name; }
 
 class TopologyBadInputTest : public ::testing::TestWithParam<bad_topology> {};
 
