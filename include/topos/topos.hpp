@@ -1,7 +1,10 @@
 // topos/topos.hpp - everything public in one include.
 #pragma once
 
+#include <topos/allocator.hpp>
 #include <topos/error.hpp>
+#include <topos/memory.hpp>
+#include <topos/node_array.hpp>
 #include <topos/placement.hpp>
 #include <topos/topology.hpp>
 #include <topos/version.hpp>

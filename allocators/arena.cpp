@@ -1,0 +1,954 @@
+// allocators/arena.cpp - chunks, spans, node arenas and thread heaps (see arena.hpp).
+#include "allocators/arena.hpp"
+
+#include "allocators/numa_layer.hpp"
+
+#include <topos/error.hpp>
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+namespace topos::detail {
+namespace {
+
+constexpr std::size_t k_spans_per_chunk = k_chunk_size / k_span_size; // span 0 holds the header
+constexpr std::size_t k_address_bits = 47;
+constexpr std::size_t k_region_count = std::size_t{1} << (k_address_bits - k_chunk_shift);
+constexpr std::uint64_t k_chunk_magic = 0x746f706f735f6368; // "topos_ch"
+// Committed empty spans an arena keeps for reuse before decommitting the oldest.
+constexpr std::size_t k_retained_spans = 32;
+// Wholly empty chunks an arena keeps mapped before unmapping more.
+constexpr std::size_t k_retained_chunks = 1;
+
+// ---- size classes ----------------------------------------------------------
+// 16-byte steps up to 128, then four classes per doubling up to k_small_max.
+// Every power of two from 16 to 16384 is a class, which is what makes aligned
+// small blocks possible: a class whose size is a multiple of the alignment
+// places every block of a 64 KiB-aligned span on that alignment.
+constexpr std::size_t k_class_count = 8 + 4 * 7;
+
+constexpr std::array<std::uint32_t, k_class_count> k_class_size = [] {
+    std::array<std::uint32_t, k_class_count> sizes{};
+    std::size_t i = 0;
+    for (std::uint32_t s = 16; s <= 128; s += 16) {
+        sizes[i++] = s;
+    }
+    for (std::uint32_t base = 128; base < k_small_max; base *= 2) {
+        for (std::uint32_t q = 5; q <= 8; ++q) {
+            sizes[i++] = base / 4 * q;
+        }
+    }
+    return sizes;
+}();
+static_assert(k_class_size[k_class_count - 1] == k_small_max);
+
+constexpr std::size_t class_of(std::size_t size) noexcept {
+    if (size <= 128) {
+        return size == 0 ? 0 : (size + 15) / 16 - 1;
+    }
+    const auto log = static_cast<std::size_t>(std::bit_width(size - 1)) - 1; // base = 2^log < size <= 2^(log+1)
+    const std::size_t base = std::size_t{1} << log;
+    // Four classes per doubling: steps of base/4, found with a shift, not a division.
+    return 8 + (log - 7) * 4 + ((size - base - 1) >> (log - 2));
+}
+static_assert(class_of(1) == 0 && class_of(128) == 7 && class_of(129) == 8 && class_of(256) == 11 &&
+              class_of(257) == 12 && class_of(k_small_max) == k_class_count - 1);
+
+// Every size maps to the smallest class that holds it.
+constexpr bool classes_are_tight() {
+    for (std::size_t size = 1; size <= k_small_max; ++size) {
+        const std::size_t c = class_of(size);
+        if (c >= k_class_count || k_class_size[c] < size || (c > 0 && k_class_size[c - 1] >= size)) {
+            return false;
+        }
+    }
+    return true;
+}
+static_assert(classes_are_tight());
+
+// The class for `bytes` at `alignment`; k_class_count when none fits.
+std::size_t class_for(std::size_t bytes, std::size_t alignment) noexcept {
+    if (alignment <= 16) [[likely]] {
+        return class_of(bytes); // every class is a multiple of 16
+    }
+    std::size_t c = class_of(std::max(bytes, alignment));
+    while (c < k_class_count && (k_class_size[c] & (alignment - 1)) != 0) {
+        ++c;
+    }
+    return c;
+}
+
+// ---- region map --------------------------------------------------------------
+
+std::uint8_t* region_map() noexcept {
+    // One byte per 4 MiB of the 47-bit user address space: 32 MiB reserved,
+    // pages appear only where chunks are. Never unmapped.
+    static std::uint8_t* map = [] {
+        void* p = mmap(nullptr, k_region_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+        return p == MAP_FAILED ? nullptr : static_cast<std::uint8_t*>(p);
+    }();
+    return map;
+}
+
+std::size_t region_index(const void* p) noexcept { return reinterpret_cast<std::uintptr_t>(p) >> k_chunk_shift; }
+
+void store_region(std::size_t index, region r) noexcept {
+    // relaxed: a region is marked before its memory is handed out, and the
+    // hand-off to any thread that frees it orders the two.
+    std::atomic_ref<std::uint8_t>(region_map()[index]).store(static_cast<std::uint8_t>(r), std::memory_order_relaxed);
+}
+
+region load_region(std::size_t index) noexcept {
+    return static_cast<region>(std::atomic_ref<std::uint8_t>(region_map()[index]).load(std::memory_order_relaxed));
+}
+
+// ---- chunks and spans ----------------------------------------------------------
+
+struct free_block {
+    free_block* m_next;
+};
+
+struct thread_heap;
+
+enum class span_state : std::uint8_t { empty, owned, abandoned };
+
+// Fields without a note are written by the owning heap's thread while the span
+// is owned, and by the arena under its lock otherwise.
+struct span {
+    free_block* m_local_free = nullptr;
+    span* m_prev = nullptr;
+    span* m_next = nullptr;
+    std::uint32_t m_used = 0;     // blocks out of the local list (remote frees count until collected)
+    std::uint32_t m_carved = 0;   // blocks cut from the span's memory so far
+    std::uint32_t m_capacity = 0;
+    std::uint32_t m_block_size = 0;
+    std::uint16_t m_class = 0;
+    bool m_full = false;          // on the owner's full list
+    bool m_committed = false;     // pages may be resident (not decommitted since last use)
+    // Any thread reads it to decide local or remote free; only the owner and
+    // the arena (under its lock) write it. A thread sees its own heap here
+    // exactly while it owns the span, whatever order other writes arrive in.
+    std::atomic<thread_heap*> m_owner{nullptr};
+    // Written by the owner or the arena as above; read by any freeing thread
+    // only to reject frees into empty spans.
+    std::atomic<span_state> m_state{span_state::empty};
+    // Blocks freed by other threads: any thread pushes, the span's holder takes all.
+    alignas(64) std::atomic<free_block*> m_remote_free{nullptr};
+};
+
+struct chunk {
+    std::uint64_t m_magic = k_chunk_magic;
+    int m_node = 0;
+    std::uint32_t m_empty = 0; // spans on the arena's empty lists (arena lock)
+    chunk* m_prev = nullptr;   // arena's chunk list (arena lock)
+    chunk* m_next = nullptr;
+    std::array<span, k_spans_per_chunk> m_spans; // [0] is unused: the header lives there
+};
+static_assert(sizeof(chunk) <= k_span_size, "the chunk header must fit in the first span");
+
+void set_state(span* s, span_state state) noexcept {
+    // relaxed: the state is published with the span by the arena lock or by the
+    // hand-off of a block; the free-time check only needs some recent value
+    s->m_state.store(state, std::memory_order_relaxed);
+}
+
+chunk* chunk_of(const void* p) noexcept {
+    return reinterpret_cast<chunk*>(reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{k_chunk_size} - 1));
+}
+
+span* span_of(chunk* c, const void* p) noexcept {
+    const std::size_t index = (reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(c)) >> k_span_shift;
+    return &c->m_spans[index];
+}
+
+std::size_t index_of(const span* s) noexcept {
+    const chunk* c = chunk_of(s);
+    return static_cast<std::size_t>(s - c->m_spans.data());
+}
+
+char* span_memory(span* s) noexcept {
+    return reinterpret_cast<char*>(chunk_of(s)) + index_of(s) * k_span_size;
+}
+
+// Intrusive doubly linked list of spans with a tail, so the oldest is at hand.
+class span_list {
+public:
+    [[nodiscard]] bool empty() const noexcept { return m_head == nullptr; }
+    [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+    [[nodiscard]] span* front() const noexcept { return m_head; }
+    [[nodiscard]] span* back() const noexcept { return m_tail; }
+
+    void push_front(span* s) noexcept {
+        s->m_prev = nullptr;
+        s->m_next = m_head;
+        if (m_head != nullptr) {
+            m_head->m_prev = s;
+        } else {
+            m_tail = s;
+        }
+        m_head = s;
+        ++m_size;
+    }
+    void remove(span* s) noexcept {
+        (s->m_prev != nullptr ? s->m_prev->m_next : m_head) = s->m_next;
+        (s->m_next != nullptr ? s->m_next->m_prev : m_tail) = s->m_prev;
+        s->m_prev = s->m_next = nullptr;
+        --m_size;
+    }
+    span* pop_front() noexcept {
+        span* s = m_head;
+        if (s != nullptr) {
+            remove(s);
+        }
+        return s;
+    }
+
+private:
+    span* m_head = nullptr;
+    span* m_tail = nullptr;
+    std::size_t m_size = 0;
+};
+
+// ---- node arenas ------------------------------------------------------------------
+
+// Everything but m_os_bytes is guarded by m_lock.
+struct node_arena {
+    std::mutex m_lock;
+    int m_node = 0;
+    chunk* m_chunks = nullptr;
+    std::size_t m_empty_chunks = 0;
+    std::array<span_list, k_class_count> m_abandoned;
+    span_list m_empty_committed; // front = most recently emptied
+    span_list m_empty_fresh;     // never touched or decommitted
+    // Written under m_lock; counters read it without the lock.
+    std::atomic<std::uint64_t> m_os_bytes{0};
+};
+
+std::vector<node_arena>& arenas() {
+    // Never destroyed: threads may free into arenas after main returns.
+    static auto* all = [] {
+        auto* v = new std::vector<node_arena>(host_node_count());
+        for (std::size_t i = 0; i < v->size(); ++i) {
+            (*v)[i].m_node = static_cast<int>(i);
+        }
+        return v;
+    }();
+    return *all;
+}
+
+node_arena& arena_of(int node) { return arenas()[static_cast<std::size_t>(node)]; }
+
+void add_os_bytes(node_arena& a, std::uint64_t bytes) noexcept {
+    a.m_os_bytes.store(a.m_os_bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+}
+void sub_os_bytes(node_arena& a, std::uint64_t bytes) noexcept {
+    a.m_os_bytes.store(a.m_os_bytes.load(std::memory_order_relaxed) - bytes, std::memory_order_relaxed);
+}
+
+// pre: a.m_lock held. post: a fresh chunk's spans are on m_empty_fresh; false when out of memory.
+bool new_chunk_locked(node_arena& a) {
+    if (region_map() == nullptr) {
+        return false;
+    }
+    void* base = map_aligned(k_chunk_size, k_chunk_size);
+    if (base == nullptr) {
+        return false;
+    }
+    try {
+        apply_policy(base, k_chunk_size, mem_policy::on_node(a.m_node));
+    } catch (...) {
+        unmap(base, k_chunk_size);
+        throw;
+    }
+    auto* c = new (base) chunk();
+    c->m_node = a.m_node;
+    c->m_next = a.m_chunks;
+    if (a.m_chunks != nullptr) {
+        a.m_chunks->m_prev = c;
+    }
+    a.m_chunks = c;
+    for (std::size_t i = k_spans_per_chunk - 1; i >= 1; --i) {
+        a.m_empty_fresh.push_front(&c->m_spans[i]);
+    }
+    c->m_empty = k_spans_per_chunk - 1;
+    ++a.m_empty_chunks;
+    add_os_bytes(a, k_span_size); // the header span
+    mark_regions(base, k_chunk_size, region::arena);
+    return true;
+}
+
+// pre: a.m_lock held, c wholly empty. post: unmapped.
+void unmap_chunk_locked(node_arena& a, chunk* c) {
+    for (std::size_t i = 1; i < k_spans_per_chunk; ++i) {
+        span* s = &c->m_spans[i];
+        if (s->m_committed) {
+            a.m_empty_committed.remove(s);
+            sub_os_bytes(a, k_span_size);
+        } else {
+            a.m_empty_fresh.remove(s);
+        }
+    }
+    (c->m_prev != nullptr ? c->m_prev->m_next : a.m_chunks) = c->m_next;
+    if (c->m_next != nullptr) {
+        c->m_next->m_prev = c->m_prev;
+    }
+    --a.m_empty_chunks;
+    sub_os_bytes(a, k_span_size);
+    clear_regions(c, k_chunk_size);
+    c->~chunk();
+    unmap(c, k_chunk_size);
+}
+
+void decommit_oldest_locked(node_arena& a) {
+    span* old = a.m_empty_committed.back();
+    a.m_empty_committed.remove(old);
+    decommit(span_memory(old), k_span_size);
+    old->m_committed = false;
+    sub_os_bytes(a, k_span_size);
+    a.m_empty_fresh.push_front(old);
+}
+
+// pre: a.m_lock held, s has no block out (m_used == 0) and is on no list.
+// post: s is on an empty list; spare memory beyond the retention goes back to the OS.
+void release_span_locked(node_arena& a, span* s, std::size_t retained_spans, std::size_t retained_chunks) {
+    set_state(s, span_state::empty);
+    s->m_local_free = nullptr;
+    s->m_full = false;
+    // relaxed: the span is on no thread's lists; the next owner is set under this lock
+    s->m_owner.store(nullptr, std::memory_order_relaxed);
+    a.m_empty_committed.push_front(s);
+    chunk* c = chunk_of(s);
+    if (++c->m_empty == k_spans_per_chunk - 1) {
+        ++a.m_empty_chunks;
+    }
+    while (a.m_empty_committed.size() > retained_spans) {
+        decommit_oldest_locked(a);
+    }
+    if (c->m_empty == k_spans_per_chunk - 1 && a.m_empty_chunks > retained_chunks) {
+        unmap_chunk_locked(a, c);
+    }
+}
+
+// ---- thread heaps ---------------------------------------------------------------------
+
+struct bin {
+    span* m_current = nullptr; // allocated from; on no list
+    span_list m_partial;       // owned spans with free blocks
+    span_list m_full;          // owned spans without local free blocks at last look
+    // An emptied span the bin keeps (on m_partial) instead of returning it to
+    // the arena, so a size class that hovers around a span boundary does not
+    // take the arena lock on every crossing.
+    span* m_spare = nullptr;
+};
+
+struct node_heap {
+    std::array<bin, k_class_count> m_bins;
+};
+
+// Owner-private except the counters, which the owner writes (relaxed load and
+// store, never contended) and get_memory_counters reads.
+struct thread_heap {
+    explicit thread_heap(std::size_t nodes)
+        : m_nodes(nodes, nullptr),
+          m_in_use(std::make_unique<std::atomic<std::int64_t>[]>(nodes)),
+          m_remote_frees(std::make_unique<std::atomic<std::uint64_t>[]>(nodes)) {}
+
+    std::vector<node_heap*> m_nodes; // lazily created, one per node touched
+    std::unique_ptr<std::atomic<std::int64_t>[]> m_in_use;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> m_remote_frees;
+    thread_heap* m_reg_prev = nullptr; // registry list (registry lock)
+    thread_heap* m_reg_next = nullptr;
+
+    void count(int node, std::int64_t delta) noexcept {
+        auto& c = m_in_use[static_cast<std::size_t>(node)];
+        c.store(c.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    }
+    void count_remote(int node) noexcept {
+        auto& c = m_remote_frees[static_cast<std::size_t>(node)];
+        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+};
+
+// Live heaps (for counters) and what exited threads left in the counters.
+struct heap_registry {
+    std::mutex m_lock;
+    thread_heap* m_heaps = nullptr;
+    std::unique_ptr<std::atomic<std::int64_t>[]> m_retired_in_use;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> m_retired_remote;
+};
+
+heap_registry& registry() {
+    static auto* r = [] { // never destroyed: thread exits after main use it
+        auto* reg = new heap_registry();
+        reg->m_retired_in_use = std::make_unique<std::atomic<std::int64_t>[]>(host_node_count());
+        reg->m_retired_remote = std::make_unique<std::atomic<std::uint64_t>[]>(host_node_count());
+        return reg;
+    }();
+    return *r;
+}
+
+// The heap of threads whose own heap is gone (frees and allocations from
+// thread_local destructors that run after ours). Used under m_lock only; it
+// never frees locally, so its spans see only remote frees.
+struct orphan_heap {
+    std::mutex m_lock;
+    thread_heap* m_heap = nullptr;
+};
+
+orphan_heap& orphans() {
+    static auto* o = [] {
+        auto* oh = new orphan_heap();
+        oh->m_heap = new thread_heap(host_node_count());
+        return oh;
+    }();
+    return *o;
+}
+
+constinit thread_local bool t_reentered = false;
+
+enum class heap_state : std::uint8_t { fresh, live, dead };
+constinit thread_local thread_heap* t_heap = nullptr;
+constinit thread_local heap_state t_state = heap_state::fresh;
+
+// Moves every remote-freed block of s onto its local list.
+// pre: the caller holds s (its owner thread, or the arena lock for an unowned span).
+void collect_remote(span* s) noexcept {
+    // acquire: pairs with the release CAS in free_remote, so each block's m_next is visible
+    free_block* list = s->m_remote_free.exchange(nullptr, std::memory_order_acquire);
+    if (list == nullptr) {
+        return;
+    }
+    std::uint32_t n = 1;
+    free_block* tail = list;
+    while (tail->m_next != nullptr) {
+        tail = tail->m_next;
+        ++n;
+    }
+    tail->m_next = s->m_local_free;
+    s->m_local_free = list;
+    s->m_used -= n;
+}
+
+// Cuts up to a page (at least 8 blocks) of never-used blocks onto the local list.
+void carve(span* s) noexcept {
+    const std::uint32_t left = s->m_capacity - s->m_carved;
+    const std::uint32_t batch = std::min(left, std::max<std::uint32_t>(8, 4096 / s->m_block_size));
+    char* base = span_memory(s) + static_cast<std::size_t>(s->m_carved) * s->m_block_size;
+    free_block* next = s->m_local_free;
+    for (std::uint32_t i = batch; i > 0; --i) {
+        auto* b = reinterpret_cast<free_block*>(base + static_cast<std::size_t>(i - 1) * s->m_block_size);
+        b->m_next = next;
+        next = b;
+    }
+    s->m_local_free = next;
+    s->m_carved += batch;
+}
+
+// post: true when s has a block on its local list.
+bool refill(span* s) noexcept {
+    if (s->m_local_free != nullptr) {
+        return true;
+    }
+    collect_remote(s);
+    if (s->m_local_free == nullptr && s->m_carved < s->m_capacity) {
+        carve(s);
+    }
+    return s->m_local_free != nullptr;
+}
+
+void init_span(span* s, std::size_t cls) noexcept {
+    s->m_class = static_cast<std::uint16_t>(cls);
+    s->m_block_size = k_class_size[cls];
+    s->m_capacity = static_cast<std::uint32_t>(k_span_size / s->m_block_size);
+    s->m_carved = 0;
+    s->m_used = 0;
+    s->m_local_free = nullptr;
+    s->m_full = false;
+}
+
+// A span of class cls for heap h, from the arena: an abandoned span with room
+// first (abandoned spans without room are adopted onto b's full list), then an
+// empty one, then a new chunk. nullptr when out of memory.
+span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
+    const std::lock_guard lock(a.m_lock);
+    while (span* s = a.m_abandoned[cls].pop_front()) {
+        collect_remote(s);
+        if (s->m_used == 0) {
+            release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+            continue;
+        }
+        set_state(s, span_state::owned);
+        // relaxed: the span's other fields reach h's thread through this lock
+        s->m_owner.store(h, std::memory_order_relaxed);
+        if (refill(s)) {
+            return s;
+        }
+        s->m_full = true;
+        b.m_full.push_front(s);
+    }
+    span* s = a.m_empty_committed.pop_front();
+    if (s == nullptr) {
+        if (a.m_empty_fresh.empty() && !new_chunk_locked(a)) {
+            return nullptr;
+        }
+        s = a.m_empty_fresh.pop_front();
+        s->m_committed = true;
+        add_os_bytes(a, k_span_size);
+    }
+    chunk* c = chunk_of(s);
+    if (c->m_empty-- == k_spans_per_chunk - 1) {
+        --a.m_empty_chunks;
+    }
+    init_span(s, cls);
+    set_state(s, span_state::owned);
+    // relaxed: as above, the lock publishes the span to h's thread
+    s->m_owner.store(h, std::memory_order_relaxed);
+    return s;
+}
+
+// The next span of b with a free block; current goes to the full list.
+span* next_span(thread_heap* h, bin& b, std::size_t cls, int node) {
+    if (b.m_current != nullptr) {
+        b.m_current->m_full = true;
+        b.m_full.push_front(b.m_current);
+        b.m_current = nullptr;
+    }
+    while (span* s = b.m_partial.pop_front()) {
+        if (s == b.m_spare) {
+            b.m_spare = nullptr;
+        }
+        if (refill(s)) {
+            return b.m_current = s;
+        }
+        s->m_full = true;
+        b.m_full.push_front(s);
+    }
+    for (span* s = b.m_full.front(); s != nullptr; s = s->m_next) {
+        // relaxed: only a hint; refill's exchange acquires the blocks
+        if (s->m_remote_free.load(std::memory_order_relaxed) != nullptr) {
+            b.m_full.remove(s);
+            s->m_full = false;
+            refill(s);
+            return b.m_current = s;
+        }
+    }
+    span* s = arena_take(arena_of(node), cls, h, b);
+    if (s == nullptr) {
+        throw std::bad_alloc();
+    }
+    refill(s); // a fresh span has nothing carved yet
+    return b.m_current = s;
+}
+
+node_heap& node_heap_of(thread_heap* h, int node) {
+    node_heap*& nh = h->m_nodes[static_cast<std::size_t>(node)];
+    if (nh == nullptr) {
+        nh = new node_heap();
+    }
+    return *nh;
+}
+
+void* heap_alloc(thread_heap* h, std::size_t cls, int node) {
+    bin& b = node_heap_of(h, node).m_bins[cls];
+    span* s = b.m_current;
+    if (s == nullptr || !refill(s)) {
+        s = next_span(h, b, cls, node);
+    }
+    free_block* blk = s->m_local_free;
+    s->m_local_free = blk->m_next;
+    ++s->m_used;
+    h->count(node, s->m_block_size);
+    return blk;
+}
+
+// Gives every span of h back to the arenas: empty ones as empty, the rest abandoned.
+void abandon(thread_heap* h) {
+    for (std::size_t n = 0; n < h->m_nodes.size(); ++n) {
+        node_heap* nh = h->m_nodes[n];
+        if (nh == nullptr) {
+            continue;
+        }
+        node_arena& a = arenas()[n];
+        const std::lock_guard lock(a.m_lock);
+        for (bin& b : nh->m_bins) {
+            auto give = [&](span* s) {
+                collect_remote(s);
+                if (s->m_used == 0) {
+                    release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+                    return;
+                }
+                set_state(s, span_state::abandoned);
+                s->m_full = false;
+                // relaxed: from now on this thread frees into s remotely; the lock
+                // publishes the span's fields to the next owner
+                s->m_owner.store(nullptr, std::memory_order_relaxed);
+                a.m_abandoned[s->m_class].push_front(s);
+            };
+            if (b.m_current != nullptr) {
+                give(b.m_current);
+                b.m_current = nullptr;
+            }
+            b.m_spare = nullptr;
+            while (span* s = b.m_partial.pop_front()) {
+                give(s);
+            }
+            while (span* s = b.m_full.pop_front()) {
+                give(s);
+            }
+        }
+        delete nh;
+        h->m_nodes[n] = nullptr;
+    }
+}
+
+void register_heap(thread_heap* h) {
+    auto& r = registry();
+    const std::lock_guard lock(r.m_lock);
+    h->m_reg_next = r.m_heaps;
+    if (r.m_heaps != nullptr) {
+        r.m_heaps->m_reg_prev = h;
+    }
+    r.m_heaps = h;
+}
+
+void retire_heap(thread_heap* h) {
+    auto& r = registry();
+    const std::lock_guard lock(r.m_lock);
+    (h->m_reg_prev != nullptr ? h->m_reg_prev->m_reg_next : r.m_heaps) = h->m_reg_next;
+    if (h->m_reg_next != nullptr) {
+        h->m_reg_next->m_reg_prev = h->m_reg_prev;
+    }
+    for (std::size_t n = 0; n < h->m_nodes.size(); ++n) {
+        r.m_retired_in_use[n].fetch_add(h->m_in_use[n].load(std::memory_order_relaxed), std::memory_order_relaxed);
+        r.m_retired_remote[n].fetch_add(h->m_remote_frees[n].load(std::memory_order_relaxed),
+                                        std::memory_order_relaxed);
+    }
+}
+
+// Ends the thread's heap when the thread exits.
+struct heap_guard {
+    bool m_armed = false;
+    heap_guard() = default;
+    heap_guard(const heap_guard&) = delete;
+    heap_guard& operator=(const heap_guard&) = delete;
+    ~heap_guard() {
+        thread_heap* h = t_heap;
+        if (h == nullptr) {
+            return;
+        }
+        t_heap = nullptr;
+        t_state = heap_state::dead;
+        abandon(h);
+        retire_heap(h);
+        delete h;
+    }
+};
+thread_local heap_guard t_guard;
+
+thread_heap* make_thread_heap() {
+    auto* h = new thread_heap(host_node_count());
+    register_heap(h);
+    t_guard.m_armed = true; // first use registers the guard's destructor for this thread
+    t_heap = h;
+    t_state = heap_state::live;
+    return h;
+}
+
+void* small_alloc_slow(std::size_t cls, int node) {
+    const alloc_reentry_guard guard;
+    thread_heap* h = t_heap;
+    if (h == nullptr) {
+        if (t_state == heap_state::dead) {
+            auto& o = orphans();
+            const std::lock_guard lock(o.m_lock);
+            return heap_alloc(o.m_heap, cls, node);
+        }
+        h = make_thread_heap();
+    }
+    return heap_alloc(h, cls, node);
+}
+
+// A free by the owner that may change which list s belongs on.
+void free_local_slow(thread_heap* h, span* s, int node) {
+    bin& b = h->m_nodes[static_cast<std::size_t>(node)]->m_bins[s->m_class];
+    if (s == b.m_current) {
+        return;
+    }
+    if (s->m_full) {
+        b.m_full.remove(s);
+        s->m_full = false;
+        b.m_partial.push_front(s);
+    }
+    if (s->m_used == 0) {
+        if (b.m_spare == nullptr) {
+            b.m_spare = s; // stays on m_partial
+            return;
+        }
+        b.m_partial.remove(s);
+        node_arena& a = arena_of(node);
+        const std::lock_guard lock(a.m_lock);
+        release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+    }
+}
+
+void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
+    // Read before the push: once the block is on the list the span may be
+    // collected, emptied and reused by another thread.
+    const std::int64_t size = s->m_block_size;
+    free_block* head = s->m_remote_free.load(std::memory_order_relaxed);
+    do {
+        blk->m_next = head;
+        // release: publishes blk->m_next to the holder's acquire exchange in collect_remote
+    } while (!s->m_remote_free.compare_exchange_weak(head, blk, std::memory_order_release,
+                                                     std::memory_order_relaxed));
+    if (h != nullptr) {
+        h->count(node, -size);
+        h->count_remote(node);
+    } else {
+        auto& r = registry();
+        r.m_retired_in_use[static_cast<std::size_t>(node)].fetch_sub(size, std::memory_order_relaxed);
+        r.m_retired_remote[static_cast<std::size_t>(node)].fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void bad_free(const void* p, const char* why) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%p", p);
+    throw memory_error(std::string("free of pointer ") + text + ": " + why);
+}
+
+} // namespace
+
+bool alloc_reentered() noexcept { return t_reentered; }
+
+alloc_reentry_guard::alloc_reentry_guard() noexcept : m_previous(t_reentered) { t_reentered = true; }
+
+alloc_reentry_guard::~alloc_reentry_guard() { t_reentered = m_previous; }
+
+// Lock order: registry, orphans, arenas by node; the status lock (numa_layer)
+// nests inside an arena lock and is taken by its own fork handlers last.
+void alloc_fork_prepare() noexcept {
+    registry().m_lock.lock();
+    orphans().m_lock.lock();
+    for (node_arena& a : arenas()) {
+        a.m_lock.lock();
+    }
+}
+
+void alloc_fork_parent() noexcept {
+    for (auto it = arenas().rbegin(); it != arenas().rend(); ++it) {
+        it->m_lock.unlock();
+    }
+    orphans().m_lock.unlock();
+    registry().m_lock.unlock();
+}
+
+void alloc_fork_child() noexcept {
+    // The child has only the forking thread; the locks it took are its own.
+    alloc_fork_parent();
+}
+
+region region_of(const void* p) noexcept {
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    if ((addr >> k_address_bits) != 0 || region_map() == nullptr) {
+        return region::none;
+    }
+    return load_region(region_index(p));
+}
+
+bool mark_regions(const void* base, std::size_t bytes, region head) noexcept {
+    if (region_map() == nullptr) {
+        return false;
+    }
+    const std::size_t first = region_index(base);
+    const std::size_t count = (bytes + k_chunk_size - 1) >> k_chunk_shift;
+    store_region(first, head);
+    for (std::size_t i = 1; i < count; ++i) {
+        store_region(first + i, region::page_tail);
+    }
+    return true;
+}
+
+void clear_regions(const void* base, std::size_t bytes) noexcept {
+    const std::size_t first = region_index(base);
+    const std::size_t count = (bytes + k_chunk_size - 1) >> k_chunk_shift;
+    for (std::size_t i = 0; i < count; ++i) {
+        store_region(first + i, region::none);
+    }
+}
+
+void* page_block_base(const void* p) noexcept {
+    region r = region_of(p);
+    std::size_t index = region_index(p);
+    while (r == region::page_tail && index > 0) {
+        r = load_region(--index);
+    }
+    return r == region::page_head ? reinterpret_cast<void*>(index << k_chunk_shift) : nullptr;
+}
+
+void* small_alloc(std::size_t bytes, std::size_t alignment, int node) {
+    const std::size_t cls = class_for(bytes, alignment);
+    thread_heap* h = t_heap;
+    if (h != nullptr) [[likely]] {
+        node_heap* nh = h->m_nodes[static_cast<std::size_t>(node)];
+        if (nh != nullptr) [[likely]] {
+            span* s = nh->m_bins[cls].m_current;
+            if (s != nullptr) [[likely]] {
+                free_block* blk = s->m_local_free;
+                if (blk != nullptr) [[likely]] {
+                    s->m_local_free = blk->m_next;
+                    ++s->m_used;
+                    h->count(node, s->m_block_size);
+                    return blk;
+                }
+            }
+        }
+    }
+    return small_alloc_slow(cls, node);
+}
+
+void small_free(void* p) {
+    chunk* c = chunk_of(p);
+    span* s = span_of(c, p);
+    if (s == c->m_spans.data() || s->m_state.load(std::memory_order_relaxed) == span_state::empty) {
+        bad_free(p, "it lies in no live block of a topos arena");
+    }
+#ifndef NDEBUG
+    // m_block_size cannot change while a block of s is out, so any thread may read it.
+    const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - span_memory(s));
+    if (offset % s->m_block_size != 0) {
+        bad_free(p, "it is not the start of a block of a topos arena");
+    }
+#endif
+    auto* blk = static_cast<free_block*>(p);
+    thread_heap* h = t_heap;
+    const int node = c->m_node;
+    // relaxed: h is seen here exactly while this thread owns s (see span::m_owner)
+    if (h != nullptr && s->m_owner.load(std::memory_order_relaxed) == h) [[likely]] {
+        blk->m_next = s->m_local_free;
+        s->m_local_free = blk;
+        --s->m_used;
+        h->count(node, -static_cast<std::int64_t>(s->m_block_size));
+        if (s->m_used == 0 || s->m_full) [[unlikely]] {
+            free_local_slow(h, s, node);
+        }
+        return;
+    }
+    free_remote(h, s, node, blk);
+}
+
+std::size_t small_usable_size(const void* p) noexcept {
+    chunk* c = chunk_of(p);
+    return span_of(c, p)->m_block_size;
+}
+
+int small_node(const void* p) noexcept { return chunk_of(p)->m_node; }
+
+void arena_trim() {
+    if (thread_heap* h = t_heap) {
+        for (std::size_t n = 0; n < h->m_nodes.size(); ++n) {
+            node_heap* nh = h->m_nodes[n];
+            if (nh == nullptr) {
+                continue;
+            }
+            for (bin& b : nh->m_bins) {
+                for (span* s = b.m_full.front(); s != nullptr;) {
+                    span* next = s->m_next;
+                    collect_remote(s);
+                    if (s->m_local_free != nullptr || s->m_used == 0) {
+                        b.m_full.remove(s);
+                        s->m_full = false;
+                        b.m_partial.push_front(s);
+                    }
+                    s = next;
+                }
+                auto release = [&](span* s) {
+                    node_arena& a = arenas()[n];
+                    const std::lock_guard lock(a.m_lock);
+                    release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+                };
+                b.m_spare = nullptr;
+                for (span* s = b.m_partial.front(); s != nullptr;) {
+                    span* next = s->m_next;
+                    collect_remote(s);
+                    if (s->m_used == 0) {
+                        b.m_partial.remove(s);
+                        release(s);
+                    }
+                    s = next;
+                }
+                if (b.m_current != nullptr) {
+                    collect_remote(b.m_current);
+                    if (b.m_current->m_used == 0) {
+                        release(b.m_current);
+                        b.m_current = nullptr;
+                    }
+                }
+            }
+        }
+    }
+    for (node_arena& a : arenas()) {
+        const std::lock_guard lock(a.m_lock);
+        for (span_list& list : a.m_abandoned) {
+            for (span* s = list.front(); s != nullptr;) {
+                span* next = s->m_next;
+                collect_remote(s);
+                if (s->m_used == 0) {
+                    list.remove(s);
+                    release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+                }
+                s = next;
+            }
+        }
+        while (!a.m_empty_committed.empty()) {
+            decommit_oldest_locked(a);
+        }
+        for (chunk* c = a.m_chunks; c != nullptr;) {
+            chunk* next = c->m_next;
+            if (c->m_empty == k_spans_per_chunk - 1) {
+                unmap_chunk_locked(a, c);
+            }
+            c = next;
+        }
+    }
+}
+
+void arena_counters(memory_counters& out) {
+    auto& all = arenas();
+    for (std::size_t n = 0; n < all.size() && n < out.nodes.size(); ++n) {
+        out.nodes[n].os_bytes += all[n].m_os_bytes.load(std::memory_order_relaxed);
+    }
+    auto add_heap = [&](const thread_heap* h) {
+        for (std::size_t n = 0; n < out.nodes.size(); ++n) {
+            out.nodes[n].bytes_in_use += h->m_in_use[n].load(std::memory_order_relaxed);
+            out.nodes[n].remote_frees += h->m_remote_frees[n].load(std::memory_order_relaxed);
+        }
+    };
+    {
+        auto& o = orphans();
+        const std::lock_guard lock(o.m_lock);
+        add_heap(o.m_heap);
+    }
+    auto& r = registry();
+    const std::lock_guard lock(r.m_lock);
+    for (const thread_heap* h = r.m_heaps; h != nullptr; h = h->m_reg_next) {
+        add_heap(h);
+    }
+    for (std::size_t n = 0; n < out.nodes.size(); ++n) {
+        out.nodes[n].bytes_in_use += r.m_retired_in_use[n].load(std::memory_order_relaxed);
+        out.nodes[n].remote_frees += r.m_retired_remote[n].load(std::memory_order_relaxed);
+    }
+}
+
+} // namespace topos::detail

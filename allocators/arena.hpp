@@ -1,0 +1,118 @@
+// allocators/arena.hpp - per-node small-object arenas and per-thread caches.
+//
+// Memory comes from the kernel in 4 MiB chunks, aligned to 4 MiB and bound to
+// one node with mbind. A chunk is cut into 64 KiB spans; the first span holds
+// the chunk header, which describes every span, so a free finds its span in
+// O(1) from the pointer alone (mask to the chunk, shift to the span). A span
+// serves one size class and is owned by one thread's heap at a time:
+//
+//   - the owner allocates from the span's local free list and frees into it
+//     with no lock and no atomic read-modify-write;
+//   - any other thread pushes the block onto the span's atomic remote-free
+//     list; the owner takes the whole list in one exchange when it runs dry.
+//
+// A block always goes back to its own span, so memory of node 1 is never
+// handed out as node-0 memory. Spans that become empty return to their node's
+// arena; the arena keeps a few committed for reuse and decommits the rest
+// (MADV_DONTNEED), and unmaps chunks that are wholly empty beyond one spare.
+// When a thread exits, its spans are abandoned to the arena and adopted by
+// the next thread that needs that size class on that node.
+//
+// Which memory each byte range of the address space belongs to is kept in a
+// byte-per-4-MiB region map, so a foreign pointer is told apart cheaply.
+//
+// Lineage and departures. Per-span local and remote free lists are the "free
+// list sharding" of Leijen, Zorn and de Moura, "Mimalloc: Free List Sharding
+// in Action" (APLAS 2019, DOI 10.1007/978-3-030-34175-6_13). Unlike mimalloc,
+// a thread has one heap per NUMA node (a span never changes node), there is no
+// delayed-free flag (the owner scans its full spans for remote frees when it
+// needs a span), and abandoned spans go to their node's arena rather than to
+// a global list. The remote list is a Treiber stack (R. K. Treiber, IBM
+// RJ 5118, 1986) with push only; the holder takes the whole list with one
+// exchange, never a single element, so the ABA problem cannot arise.
+//
+// Invariants the fast paths rely on:
+//   - m_used counts every block not on the span's local list, including blocks
+//     sitting on its remote list; a span is released only at m_used == 0, so a
+//     remote push never touches a released span (the pushing thread still
+//     holds a block of it, counted in m_used, until its CAS succeeds);
+//   - a free reads everything it needs from the span before pushing, because
+//     after the push the span may be collected, emptied and reused;
+//   - a thread compares a span's owner only with its own heap, and only it
+//     sets or clears that value, so a stale read can never make it "owner".
+#pragma once
+
+#include <topos/memory.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace topos::detail {
+
+inline constexpr std::size_t k_chunk_shift = 22;
+inline constexpr std::size_t k_chunk_size = std::size_t{1} << k_chunk_shift;
+inline constexpr std::size_t k_span_shift = 16;
+inline constexpr std::size_t k_span_size = std::size_t{1} << k_span_shift;
+/// Largest alignment a small block can have; more makes a page block.
+inline constexpr std::size_t k_small_align_max = 4096;
+
+enum class region : std::uint8_t {
+    none = 0,      ///< not topos memory
+    arena = 1,     ///< a small-object chunk
+    page_head = 2, ///< first 4 MiB of a page block (its header is at the region start)
+    page_tail = 3, ///< later 4 MiB pieces of a page block
+};
+
+/// The kind of memory p lies in.
+region region_of(const void* p) noexcept;
+// pre: base is 4 MiB aligned. post: the regions of [base, base+bytes) read
+// `head` for the first and page_tail for the rest (arena chunks are one region).
+// Returns false when the map could not be created.
+bool mark_regions(const void* base, std::size_t bytes, region head) noexcept;
+void clear_regions(const void* base, std::size_t bytes) noexcept;
+/// Start of the 4 MiB region holding the header of the page block p lies in;
+/// nullptr unless region_of(p) is page_head or page_tail.
+void* page_block_base(const void* p) noexcept;
+
+// pre: 0 < bytes <= k_small_max, alignment a power of two <= k_small_align_max,
+// node valid on the host. post: a block of at least `bytes` from node's arena.
+// Throws std::bad_alloc when the kernel has no memory.
+void* small_alloc(std::size_t bytes, std::size_t alignment, int node);
+// pre: region_of(p) == region::arena. Throws memory_error for a pointer that is
+// not the start of a live block (checked in debug builds; cheap checks always).
+void small_free(void* p);
+// pre: region_of(p) == region::arena.
+std::size_t small_usable_size(const void* p) noexcept;
+// post: the logical node of the chunk p lies in.
+int small_node(const void* p) noexcept;
+
+/// True while the calling thread is inside an allocator slow path (a thread
+/// heap, chunk or page block being made, the node table being loaded). The
+/// drop-in malloc sends allocations made there to the C library, so the
+/// allocator never re-enters itself.
+bool alloc_reentered() noexcept;
+
+/// Marks the calling thread as inside a slow path for the guard's lifetime.
+class alloc_reentry_guard {
+public:
+    alloc_reentry_guard() noexcept;
+    ~alloc_reentry_guard();
+    alloc_reentry_guard(const alloc_reentry_guard&) = delete;
+    alloc_reentry_guard& operator=(const alloc_reentry_guard&) = delete;
+
+private:
+    bool m_previous;
+};
+
+/// fork() safety for the drop-in malloc: take every allocator lock before the
+/// fork and release them in both processes after it.
+void alloc_fork_prepare() noexcept;
+void alloc_fork_parent() noexcept;
+void alloc_fork_child() noexcept;
+
+/// Releases what the calling thread's cache and the arenas hold without use.
+void arena_trim();
+/// Adds the arenas' per-node counters to out.nodes (sized to the node count).
+void arena_counters(memory_counters& out);
+
+} // namespace topos::detail

@@ -1,0 +1,432 @@
+// Allocator workloads after mimalloc-bench, run through topos and its peers in
+// the same process: glibc malloc, jemalloc, mimalloc and tbbmalloc.
+//
+// Peers are loaded with dlopen(RTLD_LOCAL) and called through their own entry
+// points, so none of them replaces this process's malloc. topos is called
+// through its public API with the `local` policy (what libtopos_malloc.so does
+// for every malloc). Each workload checks its blocks outside the timing: a
+// block whose tag changed while it was live fails the benchmark.
+//
+//   churn         random sizes 16-527 B, 4096 live objects a thread, no sharing
+//                 (the figure in PEERS.md)
+//   larson        server-like churn where threads trade their live sets, so most
+//                 frees are of another thread's blocks
+//   xmalloc       producers allocate, consumers free (one-way cross-thread traffic)
+//   alloc_test    Pareto-distributed sizes from 8 B to 64 KiB, random lifetimes
+//   cache_scratch small objects written hard by each thread (false sharing if an
+//                 allocator hands neighbouring bytes to different threads)
+//
+// Counters: Mops_per_s (millions of allocations and frees a second), rss_MiB (resident set after the
+// workload's allocation phase, minus the process's before it).
+//
+// Each benchmark runs 3 times; compare the _median rows. The machine this was
+// written on is shared and noisy: compare ratios from one run, not times.
+//
+// Run: build/alloc-bench/bench/topos_bench_alloc --benchmark_format=json
+#include <topos/memory.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" {
+void* __libc_malloc(std::size_t bytes); // NOLINT(bugprone-reserved-identifier,readability-identifier-naming): glibc names
+void __libc_free(void* p);              // NOLINT(bugprone-reserved-identifier,readability-identifier-naming): glibc names
+}
+
+namespace {
+
+struct allocator_api {
+    std::string name;
+    void* (*alloc)(std::size_t) = nullptr;
+    void (*release)(void*) = nullptr;
+};
+
+void* topos_alloc(std::size_t bytes) { return topos::allocate(bytes, topos::mem_policy::local()); }
+void topos_release(void* p) { topos::node_free(p); }
+
+// A peer from its shared library; empty name when the library is missing.
+allocator_api load_peer(const char* name, const char* library, const char* alloc_sym, const char* free_sym) {
+    void* lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+        std::fprintf(stderr, "bench_alloc: %s not loaded: %s\n", name, dlerror());
+        return {};
+    }
+    allocator_api api;
+    api.name = name;
+    api.alloc = reinterpret_cast<void* (*)(std::size_t)>(dlsym(lib, alloc_sym));
+    api.release = reinterpret_cast<void (*)(void*)>(dlsym(lib, free_sym));
+    if (api.alloc == nullptr || api.release == nullptr) {
+        return {};
+    }
+    return api;
+}
+
+std::vector<allocator_api> allocators() {
+    std::vector<allocator_api> all;
+    all.push_back({"topos", topos_alloc, topos_release});
+    all.push_back({"glibc", __libc_malloc, __libc_free});
+    for (auto api : {load_peer("jemalloc", "libjemalloc.so.2", "malloc", "free"),
+                     load_peer("mimalloc", "libmimalloc.so.2", "mi_malloc", "mi_free"),
+                     load_peer("tbbmalloc", "libtbbmalloc.so.2", "scalable_malloc", "scalable_free")}) {
+        if (!api.name.empty()) {
+            all.push_back(api);
+        }
+    }
+    return all;
+}
+
+std::size_t rss_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    std::size_t total = 0;
+    std::size_t resident = 0;
+    statm >> total >> resident;
+    return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Tags the first bytes of a block so a later check can see it was not reused.
+void tag(void* p, std::size_t bytes, std::uint8_t t) { std::memset(p, t, std::min<std::size_t>(bytes, 16)); }
+bool tagged(const void* p, std::size_t bytes, std::uint8_t t) {
+    const auto* c = static_cast<const std::uint8_t*>(p);
+    for (std::size_t i = 0; i < std::min<std::size_t>(bytes, 16); ++i) {
+        if (c[i] != t) {
+            return false;
+        }
+    }
+    return true;
+}
+
+struct slot {
+    void* p = nullptr;
+    std::uint32_t bytes = 0;
+    std::uint8_t t = 0;
+};
+
+constexpr unsigned k_threads = 2;
+
+// Runs body(thread index) on k_threads threads; returns the wall time in seconds.
+template <class F>
+double run_threads(F body) {
+    std::vector<std::thread> threads;
+    const auto start = std::chrono::steady_clock::now();
+    for (unsigned t = 0; t < k_threads; ++t) {
+        threads.emplace_back(body, t);
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Sums a per-iteration value; the library divides by the iteration count.
+void add_average(benchmark::State& state, const char* name, double value) {
+    auto& c = state.counters[name];
+    c.flags = benchmark::Counter::kAvgIterations;
+    c.value += value;
+}
+
+void finish(benchmark::State& state, double seconds, double ops, std::size_t rss_before, std::size_t rss_peak,
+            std::uint64_t bad) {
+    state.SetIterationTime(seconds);
+    add_average(state, "Mops_per_s", ops / seconds / 1e6);
+    add_average(state, "rss_MiB",
+                static_cast<double>(rss_peak > rss_before ? rss_peak - rss_before : 0) / (1024.0 * 1024.0));
+    if (bad != 0) {
+        state.SkipWithError("a live block was overwritten");
+    }
+}
+
+void bench_churn(benchmark::State& state, const allocator_api& a) {
+    constexpr std::size_t k_live = 4096;
+    constexpr std::size_t k_ops = 1 << 21;
+    for (auto _ : state) {
+        std::atomic<std::uint64_t> bad{0};
+        std::atomic<std::size_t> rss_peak{0};
+        const std::size_t rss_before = rss_bytes();
+        const double seconds = run_threads([&](unsigned t) {
+            std::mt19937 rng(t + 1);
+            std::vector<slot> live(k_live);
+            for (auto& s : live) {
+                s.bytes = static_cast<std::uint32_t>(16 + rng() % 512);
+                s.t = static_cast<std::uint8_t>(rng());
+                s.p = a.alloc(s.bytes);
+                tag(s.p, s.bytes, s.t);
+            }
+            if (t == 0) {
+                rss_peak.store(rss_bytes());
+            }
+            std::uint64_t my_bad = 0;
+            for (std::size_t i = 0; i < k_ops; ++i) {
+                slot& s = live[rng() % k_live];
+                my_bad += tagged(s.p, s.bytes, s.t) ? 0U : 1U;
+                a.release(s.p);
+                s.bytes = static_cast<std::uint32_t>(16 + rng() % 512);
+                s.p = a.alloc(s.bytes);
+                tag(s.p, s.bytes, s.t);
+            }
+            for (auto& s : live) {
+                a.release(s.p);
+            }
+            bad += my_bad;
+        });
+        finish(state, seconds, 2.0 * k_ops * k_threads, rss_before, rss_peak.load(), bad.load());
+    }
+}
+
+void bench_larson(benchmark::State& state, const allocator_api& a) {
+    constexpr std::size_t k_live = 2000;
+    constexpr std::size_t k_rounds = 16;
+    constexpr std::size_t k_ops_per_round = 1 << 16;
+    for (auto _ : state) {
+        std::vector<std::vector<slot>> sets(k_threads, std::vector<slot>(k_live));
+        std::barrier sync(k_threads);
+        std::atomic<std::uint64_t> bad{0};
+        std::atomic<std::size_t> rss_peak{0};
+        const std::size_t rss_before = rss_bytes();
+        const double seconds = run_threads([&](unsigned t) {
+            std::mt19937 rng(t + 7);
+            for (auto& s : sets[t]) {
+                s.bytes = static_cast<std::uint32_t>(10 + rng() % 500);
+                s.t = static_cast<std::uint8_t>(rng());
+                s.p = a.alloc(s.bytes);
+                tag(s.p, s.bytes, s.t);
+            }
+            sync.arrive_and_wait();
+            if (t == 0) {
+                rss_peak.store(rss_bytes());
+            }
+            std::uint64_t my_bad = 0;
+            for (std::size_t round = 0; round < k_rounds; ++round) {
+                // Each round works on another thread's set: its frees are remote.
+                auto& set = sets[(t + round + 1) % k_threads];
+                for (std::size_t i = 0; i < k_ops_per_round; ++i) {
+                    slot& s = set[rng() % k_live];
+                    my_bad += tagged(s.p, s.bytes, s.t) ? 0U : 1U;
+                    a.release(s.p);
+                    s.bytes = static_cast<std::uint32_t>(10 + rng() % 500);
+                    s.p = a.alloc(s.bytes);
+                    tag(s.p, s.bytes, s.t);
+                }
+                sync.arrive_and_wait();
+            }
+            for (auto& s : sets[t]) {
+                a.release(s.p);
+            }
+            bad += my_bad;
+        });
+        finish(state, seconds, 2.0 * k_rounds * k_ops_per_round * k_threads, rss_before, rss_peak.load(), bad.load());
+    }
+}
+
+void bench_xmalloc(benchmark::State& state, const allocator_api& a) {
+    constexpr std::size_t k_batches = 2000;
+    constexpr std::size_t k_batch = 256;
+    for (auto _ : state) {
+        std::mutex lock;
+        std::vector<std::vector<slot>> queue;
+        std::atomic<bool> done{false};
+        std::atomic<std::uint64_t> bad{0};
+        std::atomic<std::size_t> rss_peak{0};
+        const std::size_t rss_before = rss_bytes();
+        const double seconds = run_threads([&](unsigned t) {
+            if (t == 0) { // producer
+                std::mt19937 rng(3);
+                for (std::size_t b = 0; b < k_batches; ++b) {
+                    std::vector<slot> batch(k_batch);
+                    for (auto& s : batch) {
+                        s.bytes = static_cast<std::uint32_t>(16 + rng() % 240);
+                        s.t = static_cast<std::uint8_t>(b);
+                        s.p = a.alloc(s.bytes);
+                        tag(s.p, s.bytes, s.t);
+                    }
+                    if (b == k_batches / 2) {
+                        rss_peak.store(rss_bytes());
+                    }
+                    for (;;) { // bounded queue: wait while the consumer is far behind
+                        const std::lock_guard g(lock);
+                        if (queue.size() < 64) {
+                            queue.push_back(std::move(batch));
+                            break;
+                        }
+                    }
+                }
+                done.store(true);
+                return;
+            }
+            std::uint64_t my_bad = 0;
+            for (;;) {
+                std::vector<slot> batch;
+                {
+                    const std::lock_guard g(lock);
+                    if (!queue.empty()) {
+                        batch = std::move(queue.back());
+                        queue.pop_back();
+                    }
+                }
+                if (batch.empty()) {
+                    if (done.load()) {
+                        const std::lock_guard g(lock);
+                        if (queue.empty()) {
+                            break;
+                        }
+                    }
+                    std::this_thread::yield();
+                    continue;
+                }
+                for (auto& s : batch) {
+                    my_bad += tagged(s.p, s.bytes, s.t) ? 0U : 1U;
+                    a.release(s.p);
+                }
+            }
+            bad += my_bad;
+        });
+        finish(state, seconds, 2.0 * k_batches * k_batch, rss_before, rss_peak.load(), bad.load());
+    }
+}
+
+// Sizes with a Pareto tail (alpha 1.2, from 8 B, capped at 64 KiB), drawn once.
+const std::vector<std::uint32_t>& pareto_sizes() {
+    static const std::vector<std::uint32_t> sizes = [] {
+        std::mt19937 rng(11);
+        std::uniform_real_distribution<double> u(0.0, 1.0);
+        std::vector<std::uint32_t> v(1 << 16);
+        for (auto& s : v) {
+            const double x = 8.0 / std::pow(1.0 - u(rng), 1.0 / 1.2);
+            s = static_cast<std::uint32_t>(std::min(x, 65536.0));
+        }
+        return v;
+    }();
+    return sizes;
+}
+
+void bench_alloc_test(benchmark::State& state, const allocator_api& a) {
+    constexpr std::size_t k_live = 4096;
+    constexpr std::size_t k_ops = 1 << 19;
+    const auto& sizes = pareto_sizes();
+    for (auto _ : state) {
+        std::atomic<std::uint64_t> bad{0};
+        std::atomic<std::size_t> rss_peak{0};
+        const std::size_t rss_before = rss_bytes();
+        const double seconds = run_threads([&](unsigned t) {
+            std::mt19937 rng(t + 5);
+            std::vector<slot> live(k_live);
+            std::size_t next = t * 977;
+            for (auto& s : live) {
+                s.bytes = sizes[next++ % sizes.size()];
+                s.t = static_cast<std::uint8_t>(next);
+                s.p = a.alloc(s.bytes);
+                tag(s.p, s.bytes, s.t);
+            }
+            if (t == 0) {
+                rss_peak.store(rss_bytes());
+            }
+            std::uint64_t my_bad = 0;
+            for (std::size_t i = 0; i < k_ops; ++i) {
+                slot& s = live[rng() % k_live];
+                my_bad += tagged(s.p, s.bytes, s.t) ? 0U : 1U;
+                a.release(s.p);
+                s.bytes = sizes[next++ % sizes.size()];
+                s.p = a.alloc(s.bytes);
+                tag(s.p, s.bytes, s.t);
+            }
+            for (auto& s : live) {
+                a.release(s.p);
+            }
+            bad += my_bad;
+        });
+        finish(state, seconds, 2.0 * k_ops * k_threads, rss_before, rss_peak.load(), bad.load());
+    }
+}
+
+void bench_cache_scratch(benchmark::State& state, const allocator_api& a) {
+    constexpr std::size_t k_objects = 1000;
+    constexpr std::size_t k_writes = 2000;
+    for (auto _ : state) {
+        // One thread hands out neighbouring objects; each worker frees its own
+        // and then allocates, writes and frees in a loop.
+        std::vector<void*> handed(k_threads);
+        for (auto& p : handed) {
+            p = a.alloc(8);
+        }
+        std::atomic<std::uint64_t> bad{0};
+        const std::size_t rss_before = rss_bytes();
+        const double seconds = run_threads([&](unsigned t) {
+            a.release(handed[t]);
+            std::uint64_t my_bad = 0;
+            for (std::size_t i = 0; i < k_objects; ++i) {
+                auto* obj = static_cast<volatile std::uint64_t*>(a.alloc(8));
+                for (std::size_t w = 0; w < k_writes; ++w) {
+                    *obj = *obj + 1;
+                }
+                *obj = t;
+                my_bad += *obj == t ? 0U : 1U;
+                a.release(const_cast<std::uint64_t*>(obj));
+            }
+            bad += my_bad;
+        });
+        finish(state, seconds, 2.0 * k_objects * k_threads, rss_before, rss_before, bad.load());
+        add_average(state, "Mwrites_per_s", static_cast<double>(k_objects * k_writes * k_threads) / seconds / 1e6);
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    // jemalloc uses initial-exec TLS: dlopen needs room in the static TLS
+    // block, which only a tunable at process start gives. Restart with it.
+    if (const char* t = std::getenv("GLIBC_TUNABLES"); t == nullptr || std::strstr(t, "optional_static_tls") == nullptr) {
+        setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=16384", 1);
+        execv("/proc/self/exe", argv);
+    }
+    static const auto all = allocators();
+    // One-time set-up (topos loads the host topology, peers make their
+    // arenas) stays out of the timings.
+    for (const auto& a : all) {
+        for (std::size_t bytes : {16UL, 1000UL, 100000UL}) {
+            a.release(a.alloc(bytes));
+        }
+    }
+    struct workload {
+        const char* name;
+        void (*fn)(benchmark::State&, const allocator_api&);
+    };
+    const workload workloads[] = {{"churn", bench_churn},
+                                  {"larson", bench_larson},
+                                  {"xmalloc", bench_xmalloc},
+                                  {"alloc_test", bench_alloc_test},
+                                  {"cache_scratch", bench_cache_scratch}};
+    for (const auto& w : workloads) {
+        for (const auto& a : all) {
+            benchmark::RegisterBenchmark((std::string(w.name) + "/" + a.name).c_str(),
+                                         [fn = w.fn, &a](benchmark::State& s) { fn(s, a); })
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond)
+                ->MinTime(0.3)
+                ->Repetitions(3)
+                ->ReportAggregatesOnly(true);
+        }
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,91 @@
+# Tests of the NUMA-local allocators (included by tests/CMakeLists.txt).
+
+# Unit and stress tests: run on any machine.
+add_executable(topos_alloc_tests
+  ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_policy.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_arena.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_adapters.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_degraded.cpp
+)
+target_link_libraries(topos_alloc_tests PRIVATE topos::topos GTest::gtest GTest::gtest_main)
+topos_set_warnings(topos_alloc_tests)
+gtest_discover_tests(topos_alloc_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "unit" TIMEOUT 300)
+
+# Placement checked against the kernel: needs several NUMA nodes (tests/numa-vm/run); skips elsewhere.
+add_executable(topos_numa_alloc_tests ${CMAKE_CURRENT_LIST_DIR}/numa/test_numa_alloc.cpp)
+target_link_libraries(topos_numa_alloc_tests PRIVATE topos::topos PkgConfig::topos_numa GTest::gtest GTest::gtest_main)
+topos_set_warnings(topos_numa_alloc_tests)
+gtest_discover_tests(topos_numa_alloc_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "numa" TIMEOUT 300)
+
+# The drop-in malloc (not in sanitizer builds, which replace malloc themselves):
+# our own multi-threaded program, python3 and git, each under LD_PRELOAD.
+if(TARGET topos_malloc)
+  set(TOPOS_PRELOAD "LD_PRELOAD=$<TARGET_FILE:topos_malloc>")
+  add_executable(topos_alloc_preload_tests ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_preload.cpp)
+  target_link_libraries(topos_alloc_preload_tests PRIVATE GTest::gtest PkgConfig::topos_numa ${CMAKE_DL_LIBS})
+  topos_set_warnings(topos_alloc_preload_tests)
+  add_dependencies(topos_alloc_preload_tests topos_malloc)
+  gtest_discover_tests(topos_alloc_preload_tests DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "unit" TIMEOUT 300 ENVIRONMENT "${TOPOS_PRELOAD}")
+
+  find_program(TOPOS_PYTHON3 python3)
+  if(TOPOS_PYTHON3)
+    # Dicts, strings, JSON, sorting, threads and a subprocess; checks its own
+    # answers and that topos serves the interpreter's allocations.
+    add_test(NAME alloc_preload_python COMMAND ${TOPOS_PYTHON3} -c [=[
+import ctypes, json, subprocess, sys, threading
+assert ctypes.CDLL(None).topos_malloc_active() == 1, "libtopos_malloc.so is not preloaded"
+d = {str(i): [i] * 10 for i in range(100000)}
+e = json.loads(json.dumps(d))
+assert e == d and sum(len(v) for v in e.values()) == 1000000
+results = {}
+def work(k):
+    words = sorted(str(x) * k for x in range(40000))
+    results[k] = (len(words), words[0], sum(map(len, words)))
+threads = [threading.Thread(target=work, args=(k,)) for k in range(1, 5)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert results[3][0] == 40000 and results[1][1] == "0", results
+out = subprocess.run([sys.executable, "-c", "print(sum(range(10**6)))"], capture_output=True, text=True, check=True)
+assert out.stdout.strip() == str(sum(range(10**6))), out
+print("python workload ok")
+]=])
+    set_tests_properties(alloc_preload_python PROPERTIES LABELS "unit" TIMEOUT 300
+      ENVIRONMENT "${TOPOS_PRELOAD}" PASS_REGULAR_EXPRESSION "python workload ok")
+  endif()
+
+  find_program(TOPOS_GIT git)
+  if(TOPOS_GIT)
+    # A repository made, committed, branched, merged, packed and checked, all
+    # under the preload; the report line proves topos served git.
+    add_test(NAME alloc_preload_git COMMAND sh -c [=[
+set -e
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
+export GIT_CONFIG_NOSYSTEM=1 HOME="$dir" TOPOS_MALLOC_REPORT=1
+git init -q repo 2>>"$dir/report"
+cd repo
+git config user.name topos; git config user.email topos@example.invalid
+for i in $(seq 1 300); do echo "line $i" > "f$i.txt"; done
+git add . 2>>"$dir/report"; git commit -qm one 2>>"$dir/report"
+git checkout -qb side 2>>"$dir/report"; for i in $(seq 1 50); do echo "side $i" >> "f$i.txt"; done
+git commit -qam two 2>>"$dir/report"; git checkout -q - 2>>"$dir/report"
+git merge -q side 2>>"$dir/report"
+git gc -q 2>>"$dir/report"
+git fsck --strict 2>>"$dir/report"
+test "$(git rev-list --count HEAD 2>>"$dir/report")" = 2
+test "$(git show HEAD:f7.txt 2>>"$dir/report" | tail -1)" = "side 7"
+grep -q '^topos_malloc: ' "$dir/report"
+echo "git workload ok"
+]=])
+    set_tests_properties(alloc_preload_git PROPERTIES LABELS "unit" TIMEOUT 300
+      ENVIRONMENT "${TOPOS_PRELOAD}" PASS_REGULAR_EXPRESSION "git workload ok")
+  endif()
+
+  # The numa tests start the program above under the preload, pinned to a node.
+  target_compile_definitions(topos_numa_alloc_tests PRIVATE
+    TOPOS_MALLOC_LIB="$<TARGET_FILE:topos_malloc>"
+    TOPOS_PRELOAD_PROGRAM="$<TARGET_FILE:topos_alloc_preload_tests>")
+  add_dependencies(topos_numa_alloc_tests topos_alloc_preload_tests)
+endif()

@@ -1,0 +1,312 @@
+// The small-object arenas: a random oracle, cross-thread frees, thread exits,
+// memory going back to the OS, and the counters.
+#include <topos/memory.hpp>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// Resident set size of this process, from /proc/self/statm.
+std::size_t rss_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    std::size_t total = 0;
+    std::size_t resident = 0;
+    statm >> total >> resident;
+    return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+unsigned char pattern_of(std::uint64_t id, std::size_t i) {
+    return static_cast<unsigned char>((id * 131 + i * 7) & 0xff);
+}
+
+void fill(void* p, std::size_t bytes, std::uint64_t id) {
+    auto* c = static_cast<unsigned char*>(p);
+    for (std::size_t i = 0; i < bytes; ++i) {
+        c[i] = pattern_of(id, i);
+    }
+}
+
+bool intact(const void* p, std::size_t bytes, std::uint64_t id) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < bytes; ++i) {
+        if (c[i] != pattern_of(id, i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+struct live_block {
+    std::size_t bytes = 0;
+    std::uint64_t id = 0;
+};
+
+// The oracle: every live block's interval, which must never overlap another.
+class interval_oracle {
+public:
+    // Returns false if [p, p+bytes) overlaps a live block.
+    bool insert(void* p, std::size_t bytes, std::uint64_t id) {
+        const auto a = reinterpret_cast<std::uintptr_t>(p);
+        auto next = m_live.lower_bound(a);
+        if (next != m_live.end() && next->first < a + bytes) {
+            return false;
+        }
+        if (next != m_live.begin()) {
+            auto prev = std::prev(next);
+            if (prev->first + prev->second.bytes > a) {
+                return false;
+            }
+        }
+        m_live.emplace(a, live_block{bytes, id});
+        return true;
+    }
+    live_block erase(void* p) {
+        auto it = m_live.find(reinterpret_cast<std::uintptr_t>(p));
+        const live_block b = it->second;
+        m_live.erase(it);
+        return b;
+    }
+    [[nodiscard]] std::size_t size() const { return m_live.size(); }
+    [[nodiscard]] void* nth(std::size_t i) const {
+        return reinterpret_cast<void*>(std::next(m_live.begin(), static_cast<std::ptrdiff_t>(i))->first);
+    }
+
+private:
+    std::map<std::uintptr_t, live_block> m_live;
+};
+
+TEST(AllocArena, RandomOperationsAgainstAnOracle) {
+    std::mt19937_64 rng(12345);
+    interval_oracle oracle;
+    std::vector<void*> live;
+    const std::vector<topos::mem_policy> policies = {topos::mem_policy::local(), topos::mem_policy::on_node(0),
+                                                     topos::mem_policy::interleave(), topos::mem_policy::bind({0}),
+                                                     topos::mem_policy::preferred(0)};
+    std::uint64_t next_id = 1;
+    for (int step = 0; step < 20000; ++step) {
+        const bool do_alloc = live.empty() || rng() % 100 < 55;
+        if (do_alloc) {
+            std::size_t bytes = 0;
+            switch (rng() % 10) {
+            case 0: bytes = 1 + rng() % 16; break;
+            case 1: bytes = 16384 + rng() % 50000; break; // page blocks
+            default: bytes = 1 + rng() % 2048; break;
+            }
+            const std::size_t align = std::size_t{1} << (rng() % 8 == 0 ? 4 + rng() % 9 : 4); // 16..4096
+            void* p = nullptr;
+            if (rng() % 4 == 0) {
+                p = topos::node_malloc(bytes, 0);
+            } else {
+                p = topos::allocate(bytes, policies[rng() % policies.size()], {.alignment = align});
+                ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % align, 0u) << "alignment " << align;
+            }
+            ASSERT_NE(p, nullptr);
+            ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignof(std::max_align_t), 0u);
+            ASSERT_GE(topos::usable_size(p), bytes);
+            ASSERT_TRUE(oracle.insert(p, bytes, next_id)) << "block " << p << " of " << bytes << " overlaps";
+            fill(p, bytes, next_id++);
+            live.push_back(p);
+        } else {
+            const std::size_t i = rng() % live.size();
+            void* p = live[i];
+            live[i] = live.back();
+            live.pop_back();
+            const live_block b = oracle.erase(p);
+            ASSERT_TRUE(intact(p, b.bytes, b.id)) << "block " << p << " was overwritten";
+            if (rng() % 2 == 0) {
+                topos::deallocate(p, b.bytes);
+            } else {
+                topos::node_free(p);
+            }
+        }
+    }
+    for (void* p : live) {
+        const live_block b = oracle.erase(p);
+        ASSERT_TRUE(intact(p, b.bytes, b.id));
+        topos::node_free(p);
+    }
+}
+
+TEST(AllocArena, EverySizeClassBoundary) {
+    for (std::size_t bytes = 1; bytes <= topos::k_small_max; bytes += (bytes < 256 ? 1 : 97)) {
+        void* p = topos::node_malloc(bytes, 0);
+        ASSERT_GE(topos::usable_size(p), bytes);
+        std::memset(p, 0x5a, bytes);
+        topos::node_free(p);
+    }
+}
+
+// Every thread allocates, then frees the blocks another thread allocated.
+TEST(AllocArena, CrossThreadFreeStorm) {
+    constexpr int k_threads = 4;
+    constexpr int k_rounds = 6;
+    constexpr std::size_t k_blocks = 3000;
+    const auto before = topos::get_memory_counters();
+    std::vector<std::vector<std::pair<void*, std::size_t>>> made(k_threads);
+    std::barrier sync(k_threads);
+    std::atomic<int> corrupt{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < k_threads; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937 rng(static_cast<unsigned>(t));
+            for (int round = 0; round < k_rounds; ++round) {
+                auto& mine = made[static_cast<std::size_t>(t)];
+                for (std::size_t i = 0; i < k_blocks; ++i) {
+                    const std::size_t bytes = 8 + rng() % 600;
+                    void* p = topos::node_malloc(bytes, 0);
+                    fill(p, bytes, reinterpret_cast<std::uintptr_t>(p));
+                    mine.emplace_back(p, bytes);
+                }
+                sync.arrive_and_wait(); // everyone's blocks are made
+                auto& theirs = made[static_cast<std::size_t>((t + 1 + round % (k_threads - 1)) % k_threads)];
+                for (auto [p, bytes] : theirs) {
+                    if (!intact(p, bytes, reinterpret_cast<std::uintptr_t>(p))) {
+                        corrupt.fetch_add(1, std::memory_order_relaxed);
+                    }
+                    topos::node_free(p);
+                }
+                sync.arrive_and_wait(); // everyone's frees are done
+                theirs.clear();
+                sync.arrive_and_wait(); // lists are empty before the next round fills them
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(corrupt.load(), 0);
+    const auto after = topos::get_memory_counters();
+    EXPECT_EQ(after.nodes[0].bytes_in_use, before.nodes[0].bytes_in_use) << "every block came back";
+    EXPECT_GE(after.remote_frees - before.remote_frees,
+              static_cast<std::uint64_t>(k_threads) * k_rounds * k_blocks);
+}
+
+// Blocks outlive the thread that made them; another thread frees them and
+// new threads adopt the abandoned spans.
+TEST(AllocArena, BlocksOutliveTheirThread) {
+    std::vector<std::pair<void*, std::size_t>> orphans;
+    for (int gen = 0; gen < 3; ++gen) {
+        std::thread([&] {
+            for (std::size_t i = 0; i < 2000; ++i) {
+                const std::size_t bytes = 16 + i % 300;
+                void* p = topos::node_malloc(bytes, 0);
+                fill(p, bytes, bytes);
+                orphans.emplace_back(p, bytes);
+            }
+        }).join();
+        // Free half here, half by a fresh thread that also allocates from the same classes.
+        for (std::size_t i = 0; i < orphans.size(); i += 2) {
+            ASSERT_TRUE(intact(orphans[i].first, orphans[i].second, orphans[i].second));
+            topos::node_free(orphans[i].first);
+        }
+        std::thread([&] {
+            std::vector<void*> mine;
+            for (std::size_t i = 0; i < 2000; ++i) {
+                mine.push_back(topos::node_malloc(16 + i % 300, 0));
+                std::memset(mine.back(), 0, 16 + i % 300);
+            }
+            for (std::size_t i = 1; i < orphans.size(); i += 2) {
+                ASSERT_TRUE(intact(orphans[i].first, orphans[i].second, orphans[i].second));
+                topos::node_free(orphans[i].first);
+            }
+            for (void* p : mine) {
+                topos::node_free(p);
+            }
+        }).join();
+        orphans.clear();
+    }
+}
+
+TEST(AllocArena, CountersFollowAllocations) {
+    const auto before = topos::get_memory_counters();
+    std::vector<void*> blocks;
+    for (int i = 0; i < 1000; ++i) {
+        blocks.push_back(topos::node_malloc(100, 0)); // class 112
+    }
+    const auto during = topos::get_memory_counters();
+    EXPECT_EQ(during.nodes[0].bytes_in_use - before.nodes[0].bytes_in_use, 1000 * 112);
+    EXPECT_GE(during.nodes[0].os_bytes, before.nodes[0].os_bytes);
+    EXPECT_GT(during.nodes[0].os_bytes, 0u);
+    std::thread([&] {
+        for (void* p : blocks) {
+            topos::node_free(p);
+        }
+    }).join();
+    const auto after = topos::get_memory_counters();
+    EXPECT_EQ(after.nodes[0].bytes_in_use, before.nodes[0].bytes_in_use);
+    EXPECT_EQ(after.nodes[0].remote_frees - before.nodes[0].remote_frees, 1000u);
+}
+
+TEST(AllocArena, FreedMemoryGoesBackToTheOs) {
+    topos::memory_trim();
+    const std::size_t k_total = std::size_t{96} << 20;
+    const std::size_t k_size = 1000;
+    std::vector<void*> blocks;
+    blocks.reserve(k_total / k_size);
+    const auto base_counters = topos::get_memory_counters();
+    const std::size_t base_rss = rss_bytes();
+    for (std::size_t done = 0; done < k_total; done += k_size) {
+        void* p = topos::node_malloc(k_size, 0);
+        std::memset(p, 1, k_size);
+        blocks.push_back(p);
+    }
+    const auto peak_counters = topos::get_memory_counters();
+    const std::size_t peak_rss = rss_bytes();
+    EXPECT_GE(peak_counters.nodes[0].os_bytes - base_counters.nodes[0].os_bytes, k_total);
+    EXPECT_GE(peak_rss - base_rss, k_total * 3 / 4);
+
+    for (void* p : blocks) {
+        topos::node_free(p);
+    }
+    // Without an explicit trim: the arena keeps only a little spare.
+    const auto freed_counters = topos::get_memory_counters();
+    const std::size_t freed_rss = rss_bytes();
+    EXPECT_LT(freed_counters.nodes[0].os_bytes, base_counters.nodes[0].os_bytes + (std::size_t{12} << 20));
+    EXPECT_LT(freed_rss, peak_rss - k_total / 2);
+
+    topos::memory_trim();
+    const auto trimmed = topos::get_memory_counters();
+    EXPECT_LE(trimmed.nodes[0].os_bytes, freed_counters.nodes[0].os_bytes);
+}
+
+TEST(AllocArena, PageBlocksGoBackToTheOs) {
+    const std::size_t bytes = std::size_t{64} << 20;
+    const std::size_t base_rss = rss_bytes();
+    const auto base = topos::get_memory_counters();
+    auto* p = static_cast<char*>(topos::allocate(bytes, topos::mem_policy::on_node(0)));
+    std::memset(p, 2, bytes);
+    EXPECT_GE(rss_bytes() - base_rss, bytes * 3 / 4);
+    EXPECT_GE(topos::get_memory_counters().os_bytes - base.os_bytes, bytes);
+    topos::deallocate(p, bytes);
+    EXPECT_LT(rss_bytes(), base_rss + bytes / 4);
+    EXPECT_EQ(topos::get_memory_counters().os_bytes, base.os_bytes);
+}
+
+TEST(AllocArena, SmallPoliciesPickTheirNode) {
+    const int n = static_cast<int>(topos::get_memory_status().node_count);
+    for (int node = 0; node < n; ++node) {
+        const auto before = topos::get_memory_counters();
+        void* p = topos::allocate(48, topos::mem_policy::on_node(node));
+        const auto during = topos::get_memory_counters();
+        EXPECT_EQ(during.nodes[static_cast<std::size_t>(node)].bytes_in_use -
+                      before.nodes[static_cast<std::size_t>(node)].bytes_in_use,
+                  48);
+        topos::deallocate(p, 48);
+    }
+}
+
+} // namespace
