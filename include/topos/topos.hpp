@@ -5,6 +5,9 @@
 #include <topos/error.hpp>
 #include <topos/memory.hpp>
 #include <topos/node_array.hpp>
+#include <topos/parallel.hpp>
 #include <topos/placement.hpp>
+#include <topos/runtime.hpp>
+#include <topos/task_group.hpp>
 #include <topos/topology.hpp>
 #include <topos/version.hpp>

@@ -1,0 +1,162 @@
+// fib(n) with one task per call, on 1 and 2 threads: topos task_group against
+// oneTBB task_group and OpenMP tasks, side by side.
+//
+// The same file builds twice: with g++ (topos, oneTBB and GCC libgomp) and,
+// with TOPOS_BENCH_OPENMP_ONLY, with clang++ -fopenmp=libomp (LLVM libomp),
+// because libomp needs clang's OpenMP lowering. bench/sched_compare.py runs
+// both and prints the ratios.
+//
+// Every variant checks its result outside the timed loop.
+#include <benchmark/benchmark.h>
+
+#include <omp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#ifndef TOPOS_BENCH_OPENMP_ONLY
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <topos/runtime.hpp>
+#include <topos/task_group.hpp>
+
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
+#endif
+
+#ifndef TOPOS_BENCH_OMP_NAME
+#define TOPOS_BENCH_OMP_NAME "gomp"
+#endif
+
+namespace {
+
+constexpr long fib_serial(int n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
+
+void check(const char* who, int n, long got) {
+    if (got != fib_serial(n)) {
+        std::fprintf(stderr, "%s: fib(%d) = %ld, expected %ld\n", who, n, got, fib_serial(n));
+        std::abort();
+    }
+}
+
+long fib_omp(int n) {
+    if (n < 2) {
+        return n;
+    }
+    long a = 0;
+#pragma omp task shared(a) firstprivate(n) default(none)
+    a = fib_omp(n - 1);
+    const long b = fib_omp(n - 2);
+#pragma omp taskwait
+    return a + b;
+}
+
+void bm_fib_omp(benchmark::State& state, int threads, int n) {
+    long result = 0;
+    for (auto _ : state) {
+#pragma omp parallel num_threads(threads) default(none) shared(result, n)
+#pragma omp single
+        result = fib_omp(n);
+        benchmark::DoNotOptimize(result);
+    }
+    check(TOPOS_BENCH_OMP_NAME, n, result);
+}
+
+#ifndef TOPOS_BENCH_OPENMP_ONLY
+
+long fib_topos(topos::runtime& rt, int n) {
+    if (n < 2) {
+        return n;
+    }
+    long a = 0;
+    topos::task_group g(rt);
+    g.run([&] { a = fib_topos(rt, n - 1); });
+    const long b = fib_topos(rt, n - 2);
+    g.wait();
+    return a + b;
+}
+
+// The timing loop runs inside one task, so topos uses exactly `threads`
+// threads, as oneTBB's arena and OpenMP's team do (their callers take part).
+void bm_fib_topos(benchmark::State& state, unsigned threads, int n) {
+    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    long result = 0;
+    std::atomic<bool> done{false};
+    topos::task_group outer(rt);
+    outer.run([&] {
+        for (auto _ : state) {
+            result = fib_topos(rt, n);
+            benchmark::DoNotOptimize(result);
+        }
+        done = true;
+    });
+    while (!done.load()) { // not outer.wait(): a waiting caller would join as an extra thread
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    outer.wait();
+    check("topos", n, result);
+    const auto s = rt.stats();
+    state.counters["steals"] = static_cast<double>(s.steals_local + s.steals_remote);
+}
+
+long fib_tbb(int n) {
+    if (n < 2) {
+        return n;
+    }
+    long a = 0;
+    tbb::task_group g;
+    g.run([&] { a = fib_tbb(n - 1); });
+    const long b = fib_tbb(n - 2);
+    g.wait();
+    return a + b;
+}
+
+void bm_fib_tbb(benchmark::State& state, int threads, int n) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    tbb::task_arena arena(threads);
+    long result = 0;
+    for (auto _ : state) {
+        arena.execute([&] { result = fib_tbb(n); });
+        benchmark::DoNotOptimize(result);
+    }
+    check("tbb", n, result);
+}
+
+#endif
+
+void register_all() {
+    for (int n : {30, 32}) {
+        for (int threads : {1, 2}) {
+            const std::string suffix = "/threads:" + std::to_string(threads) + "/n:" + std::to_string(n);
+#ifndef TOPOS_BENCH_OPENMP_ONLY
+            benchmark::RegisterBenchmark(("fib/topos" + suffix).c_str(), bm_fib_topos, static_cast<unsigned>(threads), n)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+            benchmark::RegisterBenchmark(("fib/tbb" + suffix).c_str(), bm_fib_tbb, threads, n)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+#endif
+            benchmark::RegisterBenchmark((std::string("fib/") + TOPOS_BENCH_OMP_NAME + suffix).c_str(), bm_fib_omp,
+                                         threads, n)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+        }
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    register_all();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

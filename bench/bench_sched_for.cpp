@@ -1,0 +1,155 @@
+// parallel_for with tiny bodies and automatic grain: topos against oneTBB
+// parallel_for (auto_partitioner) and OpenMP `parallel for schedule(static)`.
+//
+// topos is measured two ways. "topos_in_task": the timing loop runs inside a
+// task, so exactly `threads` threads work, as in oneTBB's arena and OpenMP's
+// team (whose callers take part). "topos": called from the benchmark's own
+// thread, which joins through a guest slot: `threads` workers plus the caller.
+//
+// The same file builds with clang++ -fopenmp=libomp (TOPOS_BENCH_OPENMP_ONLY)
+// for the LLVM libomp numbers.
+#include <benchmark/benchmark.h>
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#ifndef TOPOS_BENCH_OPENMP_ONLY
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <topos/parallel.hpp>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+#endif
+
+#ifndef TOPOS_BENCH_OMP_NAME
+#define TOPOS_BENCH_OMP_NAME "gomp"
+#endif
+
+namespace {
+
+struct arrays {
+    explicit arrays(std::size_t n) : x(n, 1.0F), y(n, 2.0F) {}
+    std::vector<float> x;
+    std::vector<float> y;
+};
+
+// One saxpy step per index: y = 0.5 y + x keeps values bounded (converges to 2x).
+inline void body(arrays& a, std::size_t i) { a.y[i] = 0.5F * a.y[i] + a.x[i]; }
+
+void check(const char* who, const arrays& a) {
+    for (std::size_t i = 0; i < a.y.size(); ++i) {
+        if (!(a.y[i] > 1.9F && a.y[i] < 2.1F)) {
+            std::fprintf(stderr, "%s: y[%zu] = %g, expected 2\n", who, i, static_cast<double>(a.y[i]));
+            std::abort();
+        }
+    }
+}
+
+void bm_for_omp(benchmark::State& state, int threads, std::size_t n) {
+    arrays a(n);
+    const auto count = static_cast<long>(n);
+    for (auto _ : state) {
+#pragma omp parallel for schedule(static) num_threads(threads) default(none) shared(a, count)
+        for (long i = 0; i < count; ++i) {
+            body(a, static_cast<std::size_t>(i));
+        }
+        benchmark::ClobberMemory();
+    }
+    check(TOPOS_BENCH_OMP_NAME, a);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
+#ifndef TOPOS_BENCH_OPENMP_ONLY
+
+void bm_for_topos(benchmark::State& state, unsigned threads, std::size_t n) {
+    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    arrays a(n);
+    for (auto _ : state) {
+        topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { body(a, i); });
+        benchmark::ClobberMemory();
+    }
+    check("topos", a);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
+// The timing loop runs inside one task, so every parallel_for starts on a worker.
+void bm_for_topos_in_task(benchmark::State& state, unsigned threads, std::size_t n) {
+    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    arrays a(n);
+    std::atomic<bool> done{false};
+    topos::task_group g(rt);
+    g.run([&] {
+        for (auto _ : state) {
+            topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { body(a, i); });
+            benchmark::ClobberMemory();
+        }
+        done = true;
+    });
+    while (!done.load()) { // not g.wait(): a waiting caller would join as an extra thread
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    g.wait();
+    check("topos", a);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
+void bm_for_tbb(benchmark::State& state, int threads, std::size_t n) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    tbb::task_arena arena(threads);
+    arrays a(n);
+    for (auto _ : state) {
+        arena.execute([&] {
+            tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n), [&](const tbb::blocked_range<std::size_t>& r) {
+                for (std::size_t i = r.begin(); i != r.end(); ++i) {
+                    body(a, i);
+                }
+            });
+        });
+        benchmark::ClobberMemory();
+    }
+    check("tbb", a);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
+#endif
+
+void register_all() {
+    for (std::size_t n : {std::size_t{1} << 12, std::size_t{1} << 16, std::size_t{1} << 20}) {
+        for (int threads : {1, 2}) {
+            const std::string suffix = "/threads:" + std::to_string(threads) + "/n:" + std::to_string(n);
+#ifndef TOPOS_BENCH_OPENMP_ONLY
+            const auto workers = static_cast<unsigned>(threads);
+            benchmark::RegisterBenchmark(("for/topos" + suffix).c_str(), bm_for_topos, workers, n)->UseRealTime();
+            benchmark::RegisterBenchmark(("for/topos_in_task" + suffix).c_str(), bm_for_topos_in_task, workers, n)
+                ->UseRealTime();
+            benchmark::RegisterBenchmark(("for/tbb" + suffix).c_str(), bm_for_tbb, threads, n)->UseRealTime();
+#endif
+            benchmark::RegisterBenchmark((std::string("for/") + TOPOS_BENCH_OMP_NAME + suffix).c_str(), bm_for_omp,
+                                         threads, n)
+                ->UseRealTime();
+        }
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    register_all();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

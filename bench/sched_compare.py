@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Runs the scheduler benchmarks (topos, oneTBB, GCC libgomp, LLVM libomp) and
+prints each peer's time and the ratio topos/peer, per workload.
+
+Usage: bench/sched_compare.py BUILD_DIR [--repetitions N] [--filter REGEX] [--json OUT]
+
+Each benchmark runs N times (default 3); the best (minimum) real time is used,
+because these machines are shared and noise only ever adds time.
+"""
+import argparse
+import json
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+PROGRAMS = [
+    "topos_bench_fib",
+    "topos_bench_fib-libomp",
+    "topos_bench_sched_for",
+    "topos_bench_sched_for-libomp",
+    "topos_bench_sched_nqueens",
+    "topos_bench_sched_sort",
+    "topos_bench_sched_triad",
+]
+
+
+def run(exe, reps, flt):
+    cmd = [str(exe), "--benchmark_format=json", f"--benchmark_repetitions={reps}"]
+    if flt:
+        cmd.append(f"--benchmark_filter={flt}")
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True).stdout
+    return json.loads(out)["benchmarks"] if out.strip() else []  # empty: the filter matched nothing
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build_dir")
+    ap.add_argument("--repetitions", type=int, default=3)
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    bench = Path(args.build_dir) / "bench"
+    best = {}
+    for prog in PROGRAMS:
+        exe = bench / prog
+        if not exe.exists():
+            print(f"skipping {prog}: not built", file=sys.stderr)
+            continue
+        for b in run(exe, args.repetitions, args.filter):
+            if b.get("run_type") != "iteration":
+                continue
+            name = b["run_name"].removesuffix("/real_time")
+            t = b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
+            best[name] = min(best.get(name, t), t)
+    # name: workload/impl/threads:T/n:N
+    groups = defaultdict(dict)
+    for name, t in best.items():
+        m = re.match(r"(\w+)/(\w+)(/.*)", name)
+        if m:
+            groups[m.group(1) + m.group(3)][m.group(2)] = t
+    rows = []
+    for key in sorted(groups):
+        impls = groups[key]
+        line = {"config": key, "seconds": impls, "ratios": {}}
+        for topos_impl in [i for i in impls if i.startswith("topos")]:
+            for peer in [i for i in impls if not i.startswith("topos")]:
+                line["ratios"][f"{topos_impl}/{peer}"] = impls[topos_impl] / impls[peer]
+        rows.append(line)
+        times = "  ".join(f"{k}={v * 1e3:.3f}ms" for k, v in sorted(impls.items()))
+        ratios = "  ".join(f"{k}={v:.2f}" for k, v in sorted(line["ratios"].items()))
+        print(f"{key}\n  {times}\n  {ratios}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

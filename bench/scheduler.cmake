@@ -1,0 +1,28 @@
+# Scheduler benchmarks (included from bench/CMakeLists.txt): topos against
+# oneTBB and OpenMP (GCC libgomp here; LLVM libomp in a clang-built twin).
+# bench/sched_compare.py runs them all and prints the ratios.
+find_package(TBB REQUIRED)
+find_package(OpenMP REQUIRED)
+
+foreach(name bench_fib bench_sched_for bench_sched_triad bench_sched_nqueens bench_sched_sort)
+  add_executable(topos_${name} ${CMAKE_CURRENT_LIST_DIR}/${name}.cpp)
+  target_link_libraries(topos_${name} PRIVATE topos::topos benchmark::benchmark TBB::tbb OpenMP::OpenMP_CXX)
+  topos_set_warnings(topos_${name})
+endforeach()
+
+# LLVM libomp needs clang's OpenMP lowering: the same sources, OpenMP variants
+# only, built with clang++ -fopenmp=libomp.
+find_program(TOPOS_CLANGXX NAMES clang++ clang++-14)
+if(TOPOS_CLANGXX)
+  foreach(name bench_fib bench_sched_for)
+    add_custom_command(
+      OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/topos_${name}-libomp
+      COMMAND ${TOPOS_CLANGXX} -std=c++20 -O2 -DNDEBUG -fopenmp=libomp -DTOPOS_BENCH_OPENMP_ONLY
+              -DTOPOS_BENCH_OMP_NAME="libomp" ${CMAKE_CURRENT_LIST_DIR}/${name}.cpp
+              -o ${CMAKE_CURRENT_BINARY_DIR}/topos_${name}-libomp -lbenchmark -lpthread
+      DEPENDS ${CMAKE_CURRENT_LIST_DIR}/${name}.cpp
+      COMMENT "Building topos_${name}-libomp with clang++ -fopenmp=libomp"
+      VERBATIM)
+    add_custom_target(topos_${name}_libomp ALL DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/topos_${name}-libomp)
+  endforeach()
+endif()

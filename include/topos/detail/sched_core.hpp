@@ -1,0 +1,276 @@
+// topos/detail/sched_core.hpp - the parts of the scheduler that templates
+// (task_group::run, parallel_for) touch inline: task frames, the owner-side
+// fast paths of a worker (allocate a frame, push it), the task-group counter,
+// and a futex-backed parker. Everything slow or OS-specific is out of line in
+// scheduler/.
+#pragma once
+
+#include <topos/detail/deque.hpp>
+#include <topos/detail/spin.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace topos::detail {
+
+struct worker_core;
+struct runtime_core;
+struct group_core;
+
+/// Bytes a task frame holds a callable in; larger callables are boxed on the heap.
+inline constexpr std::size_t k_task_storage = 32;
+
+/// One spawned task. Frames are 64 bytes (one cache line) and come from the
+/// spawning worker's free list, so a spawn does not call malloc.
+struct alignas(k_cache_line) task {
+    /// Runs (when `run`) and then always destroys the stored callable. May throw
+    /// what the callable throws; the callable is destroyed either way.
+    using invoke_fn = void (*)(task*, bool run);
+
+    invoke_fn m_invoke = nullptr;
+    group_core* m_group = nullptr;
+    task* m_next = nullptr;       ///< link in an inbox or a free list
+    worker_core* m_home = nullptr; ///< worker whose free list owns the frame; nullptr: heap
+    alignas(16) std::byte m_storage[k_task_storage];
+};
+static_assert(sizeof(task) == k_cache_line);
+
+template <class Fn>
+void invoke_inline(task* self, bool run) {
+    Fn* fn = std::launder(reinterpret_cast<Fn*>(self->m_storage));
+    struct destroy_at_exit {
+        Fn* fn;
+        ~destroy_at_exit() { fn->~Fn(); }
+    } guard{fn};
+    if (run) {
+        (*fn)();
+    }
+}
+
+template <class Fn>
+void invoke_boxed(task* self, bool run) {
+    Fn* fn = *std::launder(reinterpret_cast<Fn**>(self->m_storage));
+    struct delete_at_exit {
+        Fn* fn;
+        ~delete_at_exit() { delete fn; }
+    } guard{fn};
+    if (run) {
+        (*fn)();
+    }
+}
+
+/// Stores `f` in the frame (inline when it fits, boxed otherwise). May throw
+/// what copying/moving `f` or `new` throws; the frame is then untouched.
+template <class F>
+void store_callable(task* t, F&& f) {
+    using fn_type = std::decay_t<F>;
+    if constexpr (sizeof(fn_type) <= k_task_storage && alignof(fn_type) <= 16) {
+        ::new (static_cast<void*>(t->m_storage)) fn_type(std::forward<F>(f));
+        t->m_invoke = &invoke_inline<fn_type>;
+    } else {
+        auto* boxed = new fn_type(std::forward<F>(f));
+        ::new (static_cast<void*>(t->m_storage)) fn_type*(boxed);
+        t->m_invoke = &invoke_boxed<fn_type>;
+    }
+}
+
+/// A thread's sleeping place: a 32-bit generation counter used as a futex word.
+/// prepare() reads the generation; park(g) sleeps until it differs; unpark()
+/// bumps it and wakes the owner. Any unpark after prepare() makes park return,
+/// so wake-ups are never lost; callers re-check their condition after park
+/// (spurious returns are allowed).
+class parker {
+public:
+    [[nodiscard]] std::uint32_t prepare() const noexcept {
+        // acquire: pairs with unpark()'s release increment, so whatever the
+        // waker wrote before waking an earlier generation is visible.
+        return m_generation.load(std::memory_order_acquire);
+    }
+    void park(std::uint32_t generation) noexcept; // scheduler/platform.cpp
+    void unpark() noexcept;                        // scheduler/platform.cpp
+
+private:
+    std::atomic<std::uint32_t> m_generation{0};
+};
+
+/// A thread blocked in task_group::wait(), linked into the group's waiter list.
+/// It lives on the waiting thread's stack; see group_core for the hand-off.
+struct group_waiter {
+    parker* m_parker = nullptr;
+    group_waiter* m_next = nullptr;
+    /// Set (last, by the thread that unlinked this node) once nobody will touch
+    /// the node again; the waiter may not leave wait() before that.
+    std::atomic<bool> m_released{false};
+};
+
+/// The state the scheduler shares with a task_group.
+///
+/// m_state holds (pending tasks << 1) | W, where W says "the waiter list is
+/// non-empty". Keeping W in the same word as the count means the task that
+/// takes the count to zero sees, in the same atomic RMW, whether anyone must be
+/// woken, and a waiter that registers after that sees the zero: no Dekker
+/// fence is needed. W and the list change only under m_lock.
+struct group_core {
+    explicit group_core(runtime_core* rt) noexcept : m_runtime(rt) {}
+
+    void add_pending() noexcept {
+        // relaxed: the increment happens before the push that publishes the task
+        // (release), so the decrement of whoever runs it is ordered after it.
+        m_state.fetch_add(2, std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t pending() const noexcept {
+        // acquire: pairs with finish_one()'s release decrement, so a waiter that
+        // sees zero also sees every finished task's effects.
+        return m_state.load(std::memory_order_acquire) >> 1;
+    }
+    /// Called once per task, after it ran (or was skipped) and its callable
+    /// was destroyed.
+    void finish_one() noexcept {
+        // acq_rel: release publishes the task's effects to the waiter's acquire
+        // load of the count; acquire orders the wake-up below after them too.
+        const std::uint64_t before = m_state.fetch_sub(2, std::memory_order_acq_rel);
+        if (before == 3) { // count 1 -> 0 with waiters registered
+            wake_waiters();
+        }
+    }
+    void wake_waiters() noexcept;                           // scheduler/task_group.cpp
+    void record_exception(std::exception_ptr e) noexcept;   // scheduler/task_group.cpp
+
+    std::atomic<std::uint64_t> m_state{0};
+    std::atomic<bool> m_cancelled{false}; ///< a hint read before running each task
+    std::atomic<bool> m_failed{false};    ///< some task threw; m_exception holds the first
+    runtime_core* m_runtime;
+    spin_lock m_lock;                    ///< guards the three fields below and W
+    group_waiter* m_waiters = nullptr;
+    std::exception_ptr m_exception;
+};
+
+/// Shared, read-mostly state of a runtime that the push fast path reads.
+struct runtime_core {
+    /// Workers parked (or about to park) in this runtime. Read after every push;
+    /// written only when a worker goes to sleep or is woken.
+    alignas(k_cache_line) std::atomic<std::uint32_t> m_sleepers{0};
+    /// True when membarrier(2) is unavailable and push must fence itself.
+    bool m_push_fence = false;
+};
+
+/// Owner-side state of a worker that the inline paths use. The full worker
+/// (scheduler/worker.hpp) derives from it; it is allocated on the worker's node.
+struct worker_core {
+    explicit worker_core(runtime_core* rt) noexcept : m_runtime(rt) {}
+
+    /// Owner only. A frame from the free list; refills it out of line.
+    [[nodiscard]] task* allocate() {
+        task* t = m_free;
+        if (t != nullptr) [[likely]] {
+            m_free = t->m_next;
+            return t;
+        }
+        return allocate_slow();
+    }
+    /// Owner only. Returns a frame whose callable is gone.
+    void release(task* t) noexcept {
+        if (t->m_home == this) [[likely]] {
+            t->m_next = m_free;
+            m_free = t;
+        } else {
+            release_slow(t);
+        }
+    }
+    /// Owner only. Makes `t` runnable and wakes a sleeper if there is one.
+    void push(task* t) {
+        m_deque.push(t);
+        // Asymmetric Dekker with a worker going to sleep: it publishes itself in
+        // m_sleepers, runs membarrier(2) (a fence on every running thread, ours
+        // included), then re-scans the deques. Either its scan sees our item or
+        // our load below sees it. The compiler must not hoist the load above
+        // the push; without membarrier we pay for a real fence here.
+        if (m_runtime->m_push_fence) [[unlikely]] {
+            push_fence();
+        }
+        std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the push
+        if (m_runtime->m_sleepers.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+            wake_after_push();
+        }
+    }
+
+    task* allocate_slow();        // scheduler/runtime.cpp
+    void release_slow(task* t) noexcept;
+    void wake_after_push() noexcept;
+    static void push_fence() noexcept;
+
+    chase_lev_deque<task*> m_deque;
+    runtime_core* m_runtime;
+    task* m_free = nullptr; ///< owner-private free list
+    /// Frames of ours released by other workers (a Treiber stack, many pushers,
+    /// the owner takes all at once). On its own line: other threads write it.
+    alignas(k_cache_line) std::atomic<task*> m_remote_free{nullptr};
+};
+
+/// The worker the calling thread is, or nullptr for threads outside any runtime.
+extern constinit thread_local worker_core* tls_worker;
+
+/// A frame for a thread that is not a worker of the target runtime.
+[[nodiscard]] task* allocate_heap_task();
+/// Frees a frame that was never pushed (constructing its callable threw).
+void discard_task(task* t) noexcept;
+/// Queues a task from outside the runtime, or for a node's inbox
+/// (node >= 0). The group's count must already include it.
+void submit(runtime_core& rt, task* t, int node);
+/// Throws node_error unless `node` is a NUMA node of the runtime's topology.
+void check_node(const runtime_core& rt, int node);
+/// True when the calling worker of `rt` runs on `node`.
+[[nodiscard]] bool on_node(const runtime_core& rt, int node) noexcept;
+/// Blocks until the group's count is zero, helping when called on a worker.
+void wait_for(group_core& g);
+
+/// Lends the calling outside thread one of the runtime's guest slots (a deque
+/// and a free list without a thread of their own), so that it runs tasks while
+/// it waits. nullptr when the caller is a worker or every slot is taken.
+[[nodiscard]] worker_core* enter_guest(runtime_core& rt) noexcept;
+void leave_guest(worker_core* slot) noexcept;
+
+/// Holds a guest slot for a scope when the caller is outside the runtime.
+class guest_scope {
+public:
+    explicit guest_scope(runtime_core& rt) noexcept : m_slot(enter_guest(rt)) {}
+    ~guest_scope() {
+        if (m_slot != nullptr) {
+            leave_guest(m_slot);
+        }
+    }
+    guest_scope(const guest_scope&) = delete;
+    guest_scope& operator=(const guest_scope&) = delete;
+
+private:
+    worker_core* m_slot;
+};
+
+/// Allocates a frame on the calling thread (from its worker's free list when
+/// it is a worker of `rt`), stores `f`, and counts it in `g`.
+template <class F>
+task* make_task(runtime_core* rt, group_core& g, F&& f, worker_core*& owner) {
+    worker_core* w = tls_worker;
+    owner = (w != nullptr && w->m_runtime == rt) ? w : nullptr;
+    task* t = owner != nullptr ? owner->allocate() : allocate_heap_task();
+    try {
+        store_callable(t, std::forward<F>(f));
+    } catch (...) {
+        if (owner != nullptr) {
+            owner->release(t);
+        } else {
+            discard_task(t);
+        }
+        throw;
+    }
+    t->m_group = &g;
+    g.add_pending();
+    return t;
+}
+
+} // namespace topos::detail

@@ -1,0 +1,232 @@
+// topos/parallel.hpp - parallel loops, reductions and invocations on a runtime.
+//
+//   topos::parallel_for(rt, 0, n, [&](std::size_t i) { y[i] += a * x[i]; });
+//   double s = topos::parallel_reduce(rt, 0, n, 0.0, [&](std::size_t i) { return x[i]; }, std::plus<>{});
+//   topos::parallel_invoke(rt, [&] { left(); }, [&] { right(); });
+//
+// Splitting: [begin, end) is halved recursively; each split pushes its right
+// half as a task and keeps the left, until a piece has at most `grain`
+// iterations. grain 0 (the default) means automatic: about 8 pieces per
+// worker, which keeps the per-piece overhead negligible for tiny bodies and
+// still leaves thieves something to balance with.
+//
+// The calling thread takes part: a worker of `rt` directly, any other thread
+// through one of the runtime's guest slots (when all are taken, the loop is
+// handed to the workers and the caller sleeps until done).
+// An exception from the body cancels the remaining pieces and is rethrown.
+#pragma once
+
+#include <topos/node_array.hpp>
+#include <topos/runtime.hpp>
+#include <topos/task_group.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace topos {
+namespace detail {
+
+[[nodiscard]] inline std::size_t auto_grain(std::size_t n, unsigned threads) noexcept {
+    const std::size_t pieces = 8 * static_cast<std::size_t>(threads == 0 ? 1 : threads);
+    return std::max<std::size_t>(1, n / pieces);
+}
+
+template <class Index, class Body>
+struct for_context {
+    const Body* m_body;
+    std::size_t m_grain;
+    task_group* m_group;
+    Index m_origin;
+};
+
+template <class Index, class Body>
+void for_split(const for_context<Index, Body>* ctx, std::size_t lo, std::size_t hi) {
+    while (hi - lo > ctx->m_grain) {
+        const std::size_t mid = lo + (hi - lo) / 2;
+        ctx->m_group->run([ctx, mid, hi] { for_split(ctx, mid, hi); });
+        hi = mid;
+    }
+    const Body& body = *ctx->m_body;
+    for (std::size_t i = lo; i < hi; ++i) {
+        body(static_cast<Index>(ctx->m_origin + static_cast<Index>(i)));
+    }
+}
+
+template <class Body>
+struct affine_context {
+    const Body* m_body;
+    std::size_t m_grain;
+    task_group* m_group;
+    int m_node; ///< where the block's data lives
+};
+
+/// Adds to the calling worker's counts of iterations run on / off the node
+/// that owns their data (runtime_stats). No-op outside a runtime.
+void count_affine_iterations(std::size_t on_node, std::size_t off_node) noexcept; // scheduler/runtime.cpp
+
+template <class Body>
+void affine_split(const affine_context<Body>* ctx, std::size_t lo, std::size_t hi) {
+    while (hi - lo > ctx->m_grain) {
+        const std::size_t mid = lo + (hi - lo) / 2;
+        ctx->m_group->run([ctx, mid, hi] { affine_split(ctx, mid, hi); }); // our deque: stolen locally first
+        hi = mid;
+    }
+    const bool here = this_worker::node() == ctx->m_node;
+    count_affine_iterations(here ? hi - lo : 0, here ? 0 : hi - lo);
+    const Body& body = *ctx->m_body;
+    for (std::size_t i = lo; i < hi; ++i) {
+        body(i);
+    }
+}
+
+[[nodiscard]] inline bool is_worker_of(runtime& rt) noexcept { return this_worker::current_runtime() == &rt; }
+
+template <class Index>
+[[nodiscard]] std::size_t iteration_count(Index begin, Index end) noexcept {
+    static_assert(std::is_integral_v<Index>, "parallel loops take integral bounds");
+    if (!(begin < end)) {
+        return 0;
+    }
+    using wide = std::make_unsigned_t<std::common_type_t<Index, long long>>;
+    return static_cast<std::size_t>(static_cast<wide>(end) - static_cast<wide>(begin));
+}
+
+} // namespace detail
+
+/// Calls body(i) for every i in [begin, end), in parallel on `rt`.
+template <class Index, class Body>
+void parallel_for(runtime& rt, Index begin, Index end, const Body& body, std::size_t grain = 0) {
+    const std::size_t n = detail::iteration_count(begin, end);
+    if (n == 0) {
+        return;
+    }
+    if (grain == 0) {
+        grain = detail::auto_grain(n, rt.thread_count());
+    }
+    // An outside caller borrows a guest slot (when one is free) and takes part.
+    const detail::guest_scope guest(rt.core());
+    task_group group(rt);
+    const detail::for_context<Index, Body> ctx{&body, grain, &group, begin};
+    try {
+        if (detail::is_worker_of(rt)) {
+            detail::for_split(&ctx, 0, n);
+        } else {
+            group.run([c = &ctx, n] { detail::for_split(c, 0, n); });
+        }
+    } catch (...) {
+        group.cancel();
+        try {
+            group.wait();
+        } catch (...) { // the first exception wins; ours came first on this thread
+        }
+        throw;
+    }
+    group.wait();
+}
+
+/// Calls body(i) for every index of `data`, running each block's iterations
+/// on the node that holds the block: the block goes to its node's inbox
+/// (run_on_node) and splits there, so its pieces stay on that node unless
+/// another node's workers are idle while this node has no idle worker, in
+/// which case they may steal (throttled; see runtime.hpp). runtime_stats
+/// counts iterations run on and off their data's node. Blocks on nodes
+/// without a worker of `rt` run anywhere.
+template <class T, class Body>
+void parallel_for(runtime& rt, const node_array<T>& data, const Body& body, std::size_t grain = 0) {
+    const std::size_t n = data.size();
+    if (n == 0) {
+        return;
+    }
+    if (grain == 0) {
+        grain = detail::auto_grain(n, rt.thread_count());
+    }
+    const std::vector<int> nodes = rt.nodes();
+    task_group group(rt);
+    std::vector<detail::affine_context<Body>> ctx;
+    ctx.reserve(data.block_count());
+    try {
+        for (const node_block& b : data.blocks()) {
+            if (b.end <= b.begin) {
+                continue;
+            }
+            ctx.push_back({&body, grain, &group, b.node});
+            const auto* c = &ctx.back();
+            const auto task = [c, lo = b.begin, hi = b.end] { detail::affine_split(c, lo, hi); };
+            if (std::binary_search(nodes.begin(), nodes.end(), b.node)) {
+                group.run_on_node(b.node, task);
+            } else {
+                group.run(task);
+            }
+        }
+    } catch (...) {
+        group.cancel();
+        try {
+            group.wait();
+        } catch (...) { // the first exception wins; ours came first on this thread
+        }
+        throw;
+    }
+    group.wait();
+}
+
+/// parallel_for on the process's default runtime.
+template <class Index, class Body>
+void parallel_for(Index begin, Index end, const Body& body, std::size_t grain = 0) {
+    parallel_for(runtime::default_runtime(), begin, end, body, grain);
+}
+
+/// combine(...combine(combine(init, map(begin)), map(begin + 1))..., map(end - 1)),
+/// computed in parallel. Pieces are reduced separately and their results
+/// combined left to right, so `combine` must be associative; `init` is used
+/// once (it need not be an identity). For a given grain the grouping is fixed,
+/// so floating-point results repeat from run to run.
+template <class Index, class T, class Map, class Combine>
+T parallel_reduce(runtime& rt, Index begin, Index end, T init, const Map& map, const Combine& combine,
+                  std::size_t grain = 0) {
+    const std::size_t n = detail::iteration_count(begin, end);
+    if (n == 0) {
+        return init;
+    }
+    if (grain == 0) {
+        grain = detail::auto_grain(n, rt.thread_count());
+    }
+    const std::size_t pieces = (n + grain - 1) / grain;
+    std::vector<std::optional<T>> partial(pieces);
+    parallel_for(
+        rt, std::size_t{0}, pieces,
+        [&](std::size_t p) {
+            const std::size_t lo = p * grain;
+            const std::size_t hi = std::min(n, lo + grain);
+            T acc = map(static_cast<Index>(begin + static_cast<Index>(lo)));
+            for (std::size_t i = lo + 1; i < hi; ++i) {
+                acc = combine(std::move(acc), map(static_cast<Index>(begin + static_cast<Index>(i))));
+            }
+            partial[p].emplace(std::move(acc));
+        },
+        1);
+    T result = std::move(init);
+    for (auto& p : partial) {
+        result = combine(std::move(result), std::move(*p));
+    }
+    return result;
+}
+
+template <class Index, class T, class Map, class Combine>
+T parallel_reduce(Index begin, Index end, T init, const Map& map, const Combine& combine, std::size_t grain = 0) {
+    return parallel_reduce(runtime::default_runtime(), begin, end, std::move(init), map, combine, grain);
+}
+
+/// Runs every f() in parallel on `rt` and waits; rethrows the first exception.
+template <class... F>
+void parallel_invoke(runtime& rt, F&&... fs) {
+    task_group group(rt);
+    (group.run([&fs] { std::invoke(fs); }), ...);
+    group.wait();
+}
+
+} // namespace topos

@@ -1,0 +1,151 @@
+// topos/runtime.hpp - a pool of worker threads placed by a placement plan.
+//
+// A runtime starts one worker per entry of plan_placement(topology,
+// with_environment(options)), pins each to its plan's PUs (unless bind is
+// false), allocates each worker's private state on the worker's NUMA node, and
+// lets idle workers steal from each other in the plan's steal order.
+//
+// Work-stealing policy
+//  - A worker looks for work in this order: its own deque (newest first), its
+//    node's inbox (run_on_node tasks), the runtime's queue (tasks from threads
+//    outside the runtime), then steals from the plan's local tiers (same core,
+//    same cache, same node), then from remote nodes by increasing distance.
+//  - Remote stealing is throttled: each node has one "crossing" token, and only
+//    the worker holding it may steal from other nodes, so at most one thief per
+//    node crosses the interconnect at a time. It takes work only from nodes with
+//    no idle worker of their own (an idle local worker will take it sooner and
+//    without remote traffic), trying each node's inbox and then its deques.
+//    A worker that has just run out of work first spins on its own node (a
+//    few microseconds) before it may cross, so a node that is only slightly
+//    behind finishes its own work. When the last idle worker of a node gets
+//    busy while work is still queued there, it wakes a sleeper elsewhere.
+//  - Every steal is counted as local (same node) or remote (stats()).
+//
+// Parking: an idle worker spins briefly (pauses, then a few yields), then
+// sleeps on a futex. A push wakes one sleeper only when some worker sleeps, so
+// the spawn fast path has no system call and no fence (see sched_core.hpp).
+// A runtime with no work uses no CPU.
+//
+// Outside threads: a thread that is not a worker and waits (task_group::wait,
+// parallel_for) borrows one of a few guest slots - a deque and a frame free
+// list without a thread - and runs tasks until its wait ends: tasks from the
+// runtime's outside queue and the ones it spawns itself. Workers steal from
+// guest slots after their local tiers; guests steal from no worker (they are
+// not pinned, so that would move work off its node) and never take node
+// inbox tasks. With nothing to run a guest sleeps until its group is done.
+// Guests are admitted only when the workers cover every allowed CPU (or are
+// unbound): a runtime constrained to part of the machine never runs work on
+// an outside thread. stats() counts the tasks guests ran in caller_tasks_run.
+//
+// Destruction: ~runtime() lets every task already queued or running finish
+// (including tasks those tasks spawn), then stops and joins the workers.
+// Submitting new work from outside while the destructor runs is a usage error;
+// destroying a runtime from one of its own tasks terminates the process with
+// a message (it could only hang). Task groups may outlive their runtime once
+// they have nothing pending (wait() then returns at once).
+#pragma once
+
+#include <topos/detail/sched_core.hpp>
+#include <topos/error.hpp>
+#include <topos/placement.hpp>
+#include <topos/topology.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace topos {
+
+/// Options of a runtime. Unset fields come from TOPOS_PLACES, TOPOS_PROC_BIND,
+/// TOPOS_NUM_THREADS and TOPOS_TOPOLOGY, else the planner's defaults (all
+/// allowed cores, close).
+struct runtime_options {
+    std::optional<std::string> places;
+    std::optional<proc_bind> bind;
+    std::optional<unsigned> threads;
+    /// The machine to plan for; defaults to topology::from_env(). Workers are
+    /// pinned and memory is placed only when it describes this machine.
+    std::optional<topos::topology> topology;
+};
+
+/// Counters of one worker, as the scheduler counted them.
+struct worker_stats {
+    unsigned index = 0;
+    int node = -1;              ///< the plan's node, -1 when unbound
+    std::vector<int> pus;       ///< the plan's PUs
+    bool bound = false;         ///< pinned to `pus`
+    bool memory_on_node = false; ///< private state allocated on `node`
+    std::uint64_t tasks_run = 0;
+    std::uint64_t steals_local = 0;  ///< tasks taken from a same-node worker's deque
+    std::uint64_t steals_remote = 0; ///< tasks taken from another node (deque or inbox)
+    std::uint64_t steals_lost = 0;   ///< steal attempts that lost a race
+    std::uint64_t inbox_tasks = 0;   ///< tasks taken from its own node's inbox
+    std::uint64_t parks = 0;         ///< times it went to sleep
+    std::uint64_t iterations_on_data_node = 0;  ///< parallel_for(node_array) iterations run on their block's node
+    std::uint64_t iterations_off_data_node = 0; ///< ... and elsewhere (after rebalancing)
+};
+
+/// Totals include tasks run by outside threads that helped while waiting
+/// (task_group::wait, parallel_for); `workers` lists the runtime's own threads.
+struct runtime_stats {
+    std::uint64_t tasks_run = 0;
+    std::uint64_t caller_tasks_run = 0; ///< of tasks_run, those run by outside threads
+    std::uint64_t steals_local = 0;
+    std::uint64_t steals_remote = 0;
+    std::uint64_t steals_lost = 0;
+    std::uint64_t inbox_tasks = 0;
+    std::uint64_t parks = 0;
+    std::uint64_t iterations_on_data_node = 0;
+    std::uint64_t iterations_off_data_node = 0;
+    std::vector<worker_stats> workers;
+};
+
+class runtime {
+public:
+    /// Plans from the environment and defaults, then starts the workers.
+    /// Throws config_error, places_error or topology_error on bad options
+    /// (nothing is started then), std::system_error if threads cannot start.
+    runtime();
+    explicit runtime(const runtime_options& options);
+    /// Waits for all work in flight, then stops the workers (see above).
+    ~runtime();
+
+    runtime(const runtime&) = delete;
+    runtime& operator=(const runtime&) = delete;
+
+    /// The process-wide runtime, created from the environment on first use and
+    /// destroyed at exit.
+    [[nodiscard]] static runtime& default_runtime();
+
+    [[nodiscard]] unsigned thread_count() const noexcept;
+    [[nodiscard]] const placement_plan& plan() const noexcept;
+    [[nodiscard]] const topos::topology& topology() const noexcept;
+    /// Logical NUMA nodes that have workers, ascending (empty when unbound).
+    [[nodiscard]] std::vector<int> nodes() const;
+    /// A snapshot of the counters; cheap enough to call between phases.
+    [[nodiscard]] runtime_stats stats() const;
+    /// Lines that say what the runtime could not do here (pinning refused,
+    /// no NUMA memory policy, ...). Empty when everything worked.
+    [[nodiscard]] std::vector<std::string> degraded() const;
+
+    /// Internal: the scheduler's view of this runtime.
+    [[nodiscard]] detail::runtime_core& core() noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> m_impl;
+};
+
+/// Questions a task can ask about the worker running it.
+namespace this_worker {
+/// Index of the calling worker in its runtime, or -1 outside any runtime.
+[[nodiscard]] int index() noexcept;
+/// The calling worker's NUMA node (logical id), or -1 when unbound or outside.
+[[nodiscard]] int node() noexcept;
+/// The runtime the calling worker belongs to, or nullptr.
+[[nodiscard]] runtime* current_runtime() noexcept;
+} // namespace this_worker
+
+} // namespace topos

@@ -1,0 +1,111 @@
+// topos/task_group.hpp - fork-join: spawn tasks, then wait for all of them.
+//
+//   topos::task_group g(rt);
+//   g.run([&] { left(); });
+//   g.run_on_node(1, [&] { near_node_1(); });
+//   g.wait(); // rethrows the first exception a task threw
+//
+// Semantics
+//  - run() from a worker of the group's runtime pushes onto that worker's
+//    deque (no allocation, no system call); from any other thread it queues
+//    the task in the runtime and wakes a worker.
+//  - run_on_node(n, f) queues f in node n's inbox, which node n's workers take
+//    from before anything but their own deque; other nodes' workers take from
+//    it only when node n has no idle worker (see runtime.hpp). n must be a
+//    NUMA node of the runtime's topology, else node_error is thrown. When no
+//    worker of the runtime runs on n (an unbound runtime, or one constrained to
+//    other nodes), the task runs on any worker.
+//  - wait() returns when every task run so far has finished or been skipped.
+//    On a worker it runs tasks meanwhile (its own first). Another thread
+//    borrows one of the runtime's guest slots and runs tasks too; when all
+//    slots are taken (or it is a worker of another runtime) it sleeps. No
+//    waiter busy-spins for more than a short backoff. It rethrows the first exception a task threw, once; the group is
+//    then empty, not cancelled, and reusable. Waiting again returns at once.
+//  - A task that throws cancels the group. cancel() makes tasks that have not
+//    started yet skip their body (they still count as finished); running tasks
+//    are not interrupted. Cancellation does not reach nested groups.
+//  - Tasks may run() into their own group and may create and wait on nested
+//    groups. Calling run() from outside while another thread waits is allowed
+//    only from tasks of the same group.
+//  - ~task_group() waits for tasks still pending and drops an exception nobody
+//    waited for.
+//  - A task must not wait() on the group it belongs to: the group's count
+//    includes the waiting task itself, so the wait could never end. A waiter
+//    that helps may run unrelated tasks before its wait returns (as in any
+//    work-stealing runtime), so do not wait while holding a lock those tasks
+//    need.
+#pragma once
+
+#include <topos/detail/sched_core.hpp>
+#include <topos/runtime.hpp>
+
+#include <utility>
+
+namespace topos {
+
+class task_group {
+public:
+    /// A group on the process's default runtime.
+    task_group() : task_group(runtime::default_runtime()) {}
+    explicit task_group(runtime& rt) noexcept : m_core(&rt.core()), m_runtime(&rt) {}
+    ~task_group() { wait_noexcept(); }
+
+    task_group(const task_group&) = delete;
+    task_group& operator=(const task_group&) = delete;
+
+    /// Runs f() on some worker of the runtime.
+    template <class F>
+    void run(F&& f) {
+        detail::worker_core* owner = nullptr;
+        detail::task* t = detail::make_task(m_core.m_runtime, m_core, std::forward<F>(f), owner);
+        if (owner != nullptr) [[likely]] {
+            owner->push(t);
+        } else {
+            detail::submit(*m_core.m_runtime, t, -1);
+        }
+    }
+
+    /// Runs f() on a worker of NUMA node `node` (logical id) when the runtime
+    /// has one there. Throws node_error for a node the topology lacks.
+    template <class F>
+    void run_on_node(int node, F&& f) {
+        detail::check_node(*m_core.m_runtime, node);
+        detail::worker_core* owner = nullptr;
+        detail::task* t = detail::make_task(m_core.m_runtime, m_core, std::forward<F>(f), owner);
+        if (owner != nullptr && detail::on_node(*m_core.m_runtime, node)) {
+            owner->push(t); // already on that node: our own deque is the nearest queue
+        } else {
+            detail::submit(*m_core.m_runtime, t, node);
+        }
+    }
+
+    /// Waits for every task run so far; rethrows the first exception.
+    void wait() {
+        if (m_core.pending() != 0) {
+            detail::wait_for(m_core);
+        }
+        // relaxed: the acquire load in pending() already ordered every
+        // finished task's writes (m_failed, m_cancelled included) before us.
+        if (m_core.m_failed.load(std::memory_order_relaxed) || m_core.m_cancelled.load(std::memory_order_relaxed)) {
+            finish_wait();
+        }
+    }
+
+    /// Skips tasks of this group that have not started. Thread-safe.
+    void cancel() noexcept {
+        m_core.m_cancelled.store(true, std::memory_order_relaxed); // a hint: tasks check it before starting
+    }
+    /// True after cancel() or a throwing task, until wait() returns.
+    [[nodiscard]] bool is_cancelling() const noexcept { return m_core.m_cancelled.load(std::memory_order_relaxed); }
+
+    [[nodiscard]] runtime& owner_runtime() const noexcept { return *m_runtime; }
+
+private:
+    void finish_wait(); // resets cancellation, rethrows the first exception
+    void wait_noexcept() noexcept;
+
+    detail::group_core m_core;
+    runtime* m_runtime;
+};
+
+} // namespace topos

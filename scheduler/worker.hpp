@@ -1,0 +1,181 @@
+// scheduler/worker.hpp - the scheduler's private types: task queues, node
+// domains, workers and the runtime's shared state.
+#pragma once
+
+#include <topos/detail/sched_core.hpp>
+#include <topos/placement.hpp>
+#include <topos/runtime.hpp>
+#include <topos/topology.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace topos::detail {
+
+class runtime_impl;
+
+/// A counter written by one thread and read by any: relaxed, no RMW.
+class owner_counter {
+public:
+    void bump() noexcept { add(1); }
+    void add(std::uint64_t n) noexcept {
+        m_value.store(m_value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t get() const noexcept { return m_value.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> m_value{0};
+};
+
+/// A FIFO of tasks under a spin lock, for queues many threads push to (node
+/// inboxes, the runtime's queue for outside threads). Cold compared with the
+/// deques: one lock round trip per task.
+class task_queue {
+public:
+    void push(task* t) noexcept;
+    [[nodiscard]] task* pop() noexcept;
+    [[nodiscard]] bool empty_hint() const noexcept { return m_size.load(std::memory_order_relaxed) == 0; }
+
+private:
+    spin_lock m_lock;
+    task* m_head = nullptr;
+    task* m_tail = nullptr;
+    std::atomic<std::size_t> m_size{0}; ///< changes under m_lock; read without it as a hint
+};
+
+/// The workers of one NUMA node (or of "no node" when unbound).
+struct alignas(k_cache_line) node_domain {
+    int m_node = -1; ///< logical node, -1 for unbound workers
+    std::vector<unsigned> m_workers;
+    alignas(k_cache_line) task_queue m_inbox;
+    /// Workers of this domain looking for work (spinning or asleep). Remote
+    /// thieves leave this domain alone while it is non-zero.
+    alignas(k_cache_line) std::atomic<int> m_idle{0};
+    /// The crossing token: held by the one worker of this domain that is
+    /// stealing from other nodes right now.
+    alignas(k_cache_line) std::atomic<bool> m_crossing{false};
+};
+
+enum class scan_mode {
+    local,   ///< own node only: a worker that just ran out of work waits a little before crossing
+    normal,  ///< remote only with the crossing token, only from saturated nodes
+    recheck, ///< before sleeping: ignore the token, still respect idle nodes
+    drain,   ///< stopping: take anything from anywhere
+};
+
+class worker : public worker_core {
+public:
+    worker(runtime_impl& rt, unsigned index, int node, node_domain& domain);
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    /// Resolves the plan's steal tiers into victim pointers (after all workers
+    /// exist); guest slots come last, after the local tiers. Guests themselves
+    /// steal from nobody: they are unpinned, so taking a worker's task would
+    /// move it off its node; they run the outside queue and their own deque.
+    void build_victims(const worker_placement& placement);
+    [[nodiscard]] bool is_guest() const noexcept;
+    /// The worker thread's loop, until the runtime stops and no work is left.
+    void main_loop();
+    /// One pass over every source of work, nearest first.
+    [[nodiscard]] task* find_work(scan_mode mode);
+    /// Runs a task and releases its frame.
+    void execute(task* t) noexcept;
+    /// Registers as a sleeper, re-scans, and parks unless work, stop or (when
+    /// given) the group's completion turned up. Returns a task found by the
+    /// re-scan, if any.
+    [[nodiscard]] task* park_or_find(const group_core* waiting_for);
+
+    runtime_impl& m_rt;
+    const unsigned m_index;
+    const int m_node;
+    node_domain& m_domain;
+    bool m_last_scan_lost = false; ///< owner-private: the last find_work lost a steal race
+
+    struct remote_target {
+        node_domain* m_domain = nullptr;
+        std::vector<worker*> m_victims;
+    };
+    std::vector<worker*> m_local_victims;  ///< owner-private, plan order
+    std::vector<remote_target> m_remote;   ///< owner-private, by distance
+
+    alignas(k_cache_line) parker m_parker;
+    std::atomic<bool> m_asleep{false}; ///< in m_rt's sleeper count; cleared by whoever wakes it
+
+    alignas(k_cache_line) owner_counter m_tasks_run;
+    owner_counter m_steals_local;
+    owner_counter m_steals_remote;
+    owner_counter m_steals_lost;
+    owner_counter m_inbox_tasks;
+    owner_counter m_parks;
+    owner_counter m_iterations_on_node;
+    owner_counter m_iterations_off_node;
+
+    std::vector<task*> m_chunks; ///< owner-private: frame chunks to free at the end
+    bool m_bound = false;
+    bool m_memory_on_node = false;
+    bool m_numa_allocated = false; ///< this object lives in numa_alloc_onnode memory
+    /// Guest slots only: held by the outside thread using it now.
+    std::atomic<bool> m_guest_claimed{false};
+
+private:
+    [[nodiscard]] task* steal_remote(scan_mode mode);
+    /// Spins, then parks, until it finds work (returned) or the runtime stops
+    /// with nothing left (nullptr). Leaves m_domain.m_idle one lower.
+    [[nodiscard]] task* idle_loop();
+    void leave_idle(bool found_work) noexcept;
+    [[nodiscard]] bool domain_has_work() const noexcept;
+    void leave_sleep() noexcept;
+};
+
+class runtime_impl : public runtime_core {
+public:
+    runtime_impl(runtime& owner, const runtime_options& options);
+    ~runtime_impl();
+    runtime_impl(const runtime_impl&) = delete;
+    runtime_impl& operator=(const runtime_impl&) = delete;
+
+    /// Wakes one sleeping worker, preferring `near` (may be null).
+    void wake_one(const node_domain* near) noexcept;
+    [[nodiscard]] node_domain* domain_of_node(int node) const noexcept;
+
+    runtime& m_owner;
+    topology m_topology;
+    placement_plan m_plan;
+    std::vector<std::unique_ptr<node_domain>> m_domains;
+    std::vector<int> m_domain_of_node; ///< logical node -> index in m_domains, -1 when none
+    task_queue m_injection;             ///< tasks from threads outside the runtime
+    /// The plan's workers, then k_guest_slots guest slots: worker states
+    /// without a thread that an outside thread borrows while it waits, so it
+    /// can run tasks (and spawn onto a deque of its own) instead of sleeping.
+    std::vector<worker*> m_workers;
+    unsigned m_worker_count = 0; ///< workers with a thread: the first entries of m_workers
+    static constexpr unsigned k_guest_slots = 4;
+    /// False when the workers cover only part of the allowed CPUs: outside
+    /// waiters then sleep rather than run work off the runtime's CPUs.
+    bool m_admits_guests = false;
+    node_domain m_guest_domain;  ///< node -1; never idle, never a remote target
+    std::atomic<bool> m_stopping{false};
+    bool m_display_affinity = false;
+
+    mutable std::mutex m_degraded_lock;
+    std::vector<std::string> m_degraded;
+
+private:
+    void thread_main(unsigned index);
+    void create_worker(unsigned index);
+    void destroy_workers() noexcept;
+    void stop_and_join() noexcept;
+
+    std::vector<std::thread> m_threads;
+    std::atomic<unsigned> m_ready{0};
+    std::atomic<int> m_phase{0}; ///< 0 starting, 1 running, 2 aborted
+};
+
+} // namespace topos::detail

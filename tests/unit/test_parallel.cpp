@@ -1,0 +1,182 @@
+// parallel_for, parallel_reduce, parallel_invoke.
+#include "test_sched_support.hpp"
+
+#include <topos/parallel.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using topos::test::scaled;
+using topos::test::with_timeout;
+
+topos::runtime_options threads(unsigned n) { return {.places = {}, .bind = {}, .threads = n, .topology = {}}; }
+
+TEST(ParallelFor, VisitsEveryIndexExactlyOnce) {
+    topos::runtime rt(threads(2));
+    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{1000}, scaled(1'000'003)}) {
+        std::vector<std::atomic<std::uint8_t>> hits(n);
+        topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { hits[i].fetch_add(1); });
+        for (std::size_t i = 0; i < n; ++i) {
+            ASSERT_EQ(hits[i].load(), 1) << "n " << n << " index " << i;
+        }
+    }
+}
+
+TEST(ParallelFor, SignedBoundsAndExplicitGrain) {
+    topos::runtime rt(threads(2));
+    std::vector<std::atomic<int>> hits(200);
+    topos::parallel_for(
+        rt, -100, 100,
+        [&](int i) {
+            const int slot = i + 100;
+            hits[static_cast<std::size_t>(slot)].fetch_add(1);
+        },
+        1);
+    for (auto& h : hits) {
+        EXPECT_EQ(h.load(), 1);
+    }
+    int calls = 0;
+    topos::parallel_for(rt, 5, 5, [&](int) { ++calls; });
+    topos::parallel_for(rt, 5, 2, [&](int) { ++calls; });
+    EXPECT_EQ(calls, 0);
+}
+
+TEST(ParallelFor, FromInsideATaskAndNested) {
+    with_timeout(60s, "ParallelFor.FromInsideATaskAndNested", [] {
+        topos::runtime rt(threads(2));
+        std::atomic<long> sum{0};
+        topos::parallel_for(rt, 0, 64, [&](int i) {
+            topos::parallel_for(rt, 0, 100, [&](int j) { sum += i * 100 + j; });
+        });
+        EXPECT_EQ(sum.load(), 6400L * 6399 / 2);
+    });
+}
+
+TEST(ParallelFor, ExceptionPropagates) {
+    topos::runtime rt(threads(2));
+    std::atomic<int> ran{0};
+    EXPECT_THROW(topos::parallel_for(
+                     rt, 0, 100'000,
+                     [&](int i) {
+                         ++ran;
+                         if (i == 4321) {
+                             throw std::runtime_error("body");
+                         }
+                     },
+                     10),
+                 std::runtime_error);
+    // The runtime is fine afterwards.
+    std::atomic<int> after{0};
+    topos::parallel_for(rt, 0, 1000, [&](int) { ++after; });
+    EXPECT_EQ(after.load(), 1000);
+}
+
+TEST(ParallelFor, DefaultRuntimeOverload) {
+    std::atomic<int> n{0};
+    topos::parallel_for(0, 100, [&](int) { ++n; });
+    EXPECT_EQ(n.load(), 100);
+}
+
+// On a synthetic two-node machine (layout only, workers unpinned): every index
+// is visited once and every iteration is counted on or off its data's node.
+TEST(ParallelForNodeArray, VisitsEveryIndexAndCountsLocality) {
+    with_timeout(60s, "ParallelForNodeArray.VisitsEveryIndexAndCountsLocality", [] {
+        const auto topo = topos::topology::synthetic("pack:2 numa:1 core:2 pu:1");
+        topos::runtime rt({.places = {}, .bind = topos::proc_bind::close, .threads = {}, .topology = topo});
+        const std::size_t n = scaled(200'000);
+        topos::node_array<std::atomic<std::uint8_t>> hits(n, topo);
+        ASSERT_EQ(hits.block_count(), 2U);
+        const auto before = rt.stats();
+        topos::parallel_for(rt, hits, [&](std::size_t i) { hits[i].fetch_add(1); });
+        for (std::size_t i = 0; i < n; ++i) {
+            ASSERT_EQ(hits[i].load(), 1) << "index " << i;
+        }
+        const auto after = rt.stats();
+        EXPECT_EQ((after.iterations_on_data_node - before.iterations_on_data_node) +
+                      (after.iterations_off_data_node - before.iterations_off_data_node),
+                  n);
+        EXPECT_GT(after.iterations_on_data_node, 0U);
+        // An empty array does nothing.
+        topos::node_array<int> none(0, topo);
+        topos::parallel_for(rt, none, [](std::size_t) { FAIL(); });
+    });
+}
+
+TEST(ParallelForNodeArray, ExceptionPropagates) {
+    const auto topo = topos::topology::synthetic("pack:2 numa:1 core:2 pu:1");
+    topos::runtime rt({.places = {}, .bind = topos::proc_bind::close, .threads = {}, .topology = topo});
+    topos::node_array<int> a(10'000, topo);
+    EXPECT_THROW(topos::parallel_for(rt, a,
+                                     [](std::size_t i) {
+                                         if (i == 7777) {
+                                             throw std::runtime_error("block");
+                                         }
+                                     }),
+                 std::runtime_error);
+}
+
+TEST(ParallelReduce, SumsMatchSequential) {
+    topos::runtime rt(threads(2));
+    const std::size_t n = scaled(1'000'000);
+    std::vector<double> x(n);
+    std::iota(x.begin(), x.end(), 1.0);
+    const double expect = static_cast<double>(n) * static_cast<double>(n + 1) / 2;
+    const double got = topos::parallel_reduce(
+        rt, std::size_t{0}, n, 0.0, [&](std::size_t i) { return x[i]; }, std::plus<>{});
+    EXPECT_DOUBLE_EQ(got, expect);
+    // Same grain, same grouping: bit-identical results run to run.
+    const auto run = [&] {
+        return topos::parallel_reduce(
+            rt, std::size_t{0}, n, 0.0, [&](std::size_t i) { return 1.0 / (1.0 + x[i]); }, std::plus<>{}, 1000);
+    };
+    EXPECT_EQ(run(), run());
+}
+
+TEST(ParallelReduce, InitIsUsedOnceAndEmptyRangeGivesInit) {
+    topos::runtime rt(threads(2));
+    const long got = topos::parallel_reduce(rt, 0, 1000, 5L, [](int i) { return static_cast<long>(i); }, std::plus<>{}, 7);
+    EXPECT_EQ(got, 5 + 999L * 1000 / 2);
+    EXPECT_EQ(topos::parallel_reduce(rt, 3, 3, 42, [](int) { return 1; }, std::plus<>{}), 42);
+    // Non-commutative but associative: order is kept.
+    const std::string s = topos::parallel_reduce(
+        rt, 0, 26, std::string(">"), [](int i) { return std::string(1, static_cast<char>('a' + i)); },
+        [](const std::string& a, const std::string& b) { return a + b; }, 3);
+    EXPECT_EQ(s, ">abcdefghijklmnopqrstuvwxyz");
+}
+
+TEST(ParallelReduce, ExceptionPropagates) {
+    topos::runtime rt(threads(2));
+    EXPECT_THROW(topos::parallel_reduce(
+                     rt, 0, 1000, 0,
+                     [](int i) {
+                         if (i == 500) {
+                             throw std::domain_error("map");
+                         }
+                         return i;
+                     },
+                     std::plus<>{}),
+                 std::domain_error);
+}
+
+TEST(ParallelInvoke, RunsEveryFunction) {
+    topos::runtime rt(threads(2));
+    std::atomic<int> mask{0};
+    topos::parallel_invoke(
+        rt, [&] { mask |= 1; }, [&] { mask |= 2; }, [&] { mask |= 4; });
+    EXPECT_EQ(mask.load(), 7);
+    EXPECT_THROW(topos::parallel_invoke(
+                     rt, [] {}, [] { throw std::runtime_error("one"); }),
+                 std::runtime_error);
+}
+
+} // namespace
