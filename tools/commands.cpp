@@ -5,11 +5,13 @@
 #include "report_text.hpp"
 
 #include <topos/error.hpp>
+#include <topos/memory.hpp>
 #include <topos/placement.hpp>
 
 #include <cstdlib>
 #include <sstream>
 #include <string_view>
+#include <vector>
 
 namespace topos::cli {
 namespace {
@@ -61,13 +63,44 @@ topology load_topology(const std::optional<std::string>& spec) {
     }
 }
 
+// The allocator's view of this machine: what the kernel lets topos do with
+// memory. Only meaningful when the topology is the machine we run on.
+std::vector<std::string> memory_notes(const memory_status& st) {
+    std::vector<std::string> lines;
+    std::istringstream in(st.note);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) {
+            lines.push_back(line);
+        }
+    }
+    return lines;
+}
+
 std::string run_info(const info_options& opts) {
     const topology topo = load_topology(opts.topology);
+    const bool host = topo.is_this_system();
     if (opts.json) {
-        return dump(topology_to_json(topo));
+        auto doc = topology_to_json(topo);
+        if (host) {
+            const memory_status st = get_memory_status();
+            doc["memory"] = {{"numa_syscalls", st.numa_syscalls},
+                             {"huge_pages", st.huge_pages},
+                             {"page_size", st.page_size},
+                             {"notes", memory_notes(st)}};
+        }
+        return dump(doc);
     }
     std::ostringstream out;
     write_topology_text(out, topo);
+    if (host) {
+        const memory_status st = get_memory_status();
+        out << "memory: page placement " << (st.numa_syscalls ? "available" : "unavailable")
+            << " (mbind, move_pages), transparent huge pages " << (st.huge_pages ? "available" : "unavailable")
+            << ", page size " << st.page_size << " B\n";
+        for (const auto& line : memory_notes(st)) {
+            out << "note: " << line << '\n';
+        }
+    }
     return out.str();
 }
 

@@ -357,6 +357,16 @@ TEST(CliTest, InfoJsonOnHostIsConsistent) {
     }
     EXPECT_EQ(doc["source"], "host");
     EXPECT_FALSE(doc["pus"].empty());
+    // The allocator's degradation report comes with the host, and only with it.
+    ASSERT_TRUE(doc.contains("memory"));
+    EXPECT_TRUE(doc["memory"]["numa_syscalls"].is_boolean());
+    EXPECT_TRUE(doc["memory"]["huge_pages"].is_boolean());
+    EXPECT_GT(doc["memory"]["page_size"].get<std::size_t>(), 0U);
+    EXPECT_TRUE(doc["memory"]["notes"].is_array());
+    if (doc["numa_nodes"].size() == 1) {
+        EXPECT_FALSE(doc["memory"]["notes"].empty()) << "a one-node machine says placement has no effect";
+    }
+    EXPECT_FALSE(run_json({"info", "--json", "--topology", "synthetic:pack:2 core:1 pu:1"}).contains("memory"));
     EXPECT_TRUE(std::is_sorted(doc["pus"].begin(), doc["pus"].end()));
     const std::size_t nodes = doc["numa_nodes"].size();
     ASSERT_GE(nodes, 1U);
