@@ -98,6 +98,19 @@ template <class Index>
 
 } // namespace detail
 
+namespace detail {
+// After a failure while spawning: stop the group and let pieces already
+// running finish, dropping their exceptions; the caller then rethrows its own,
+// which came first on this thread.
+inline void cancel_and_drain(task_group& group) {
+    group.cancel();
+    try {
+        group.wait();
+    } catch (...) { // the first exception wins, and it is the caller's
+    }
+}
+} // namespace detail
+
 /// Calls body(i) for every i in [begin, end), in parallel on `rt`.
 template <class Index, class Body>
 void parallel_for(runtime& rt, Index begin, Index end, const Body& body, std::size_t grain = 0) {
@@ -119,11 +132,7 @@ void parallel_for(runtime& rt, Index begin, Index end, const Body& body, std::si
             group.run([c = &ctx, n] { detail::for_split(c, 0, n); });
         }
     } catch (...) {
-        group.cancel();
-        try {
-            group.wait();
-        } catch (...) { // the first exception wins; ours came first on this thread
-        }
+        detail::cancel_and_drain(group);
         throw;
     }
     group.wait();
@@ -164,11 +173,7 @@ void parallel_for(runtime& rt, const node_array<T>& data, const Body& body, std:
             }
         }
     } catch (...) {
-        group.cancel();
-        try {
-            group.wait();
-        } catch (...) { // the first exception wins; ours came first on this thread
-        }
+        detail::cancel_and_drain(group);
         throw;
     }
     group.wait();
