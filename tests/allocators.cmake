@@ -1,21 +1,16 @@
 # Tests of the NUMA-local allocators (included by tests/CMakeLists.txt).
 
 # Unit and stress tests: run on any machine.
-add_executable(topos_alloc_tests
+topos_add_gtest(topos_alloc_tests LABEL unit TIMEOUT 300 SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_policy.cpp
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_arena.cpp
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_adapters.cpp
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_degraded.cpp
 )
-target_link_libraries(topos_alloc_tests PRIVATE topos::topos GTest::gtest GTest::gtest_main)
-topos_set_warnings(topos_alloc_tests)
-gtest_discover_tests(topos_alloc_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "unit" TIMEOUT 300)
 
 # Placement checked against the kernel: needs several NUMA nodes (tests/numa-vm/run); skips elsewhere.
-add_executable(topos_numa_alloc_tests ${CMAKE_CURRENT_LIST_DIR}/numa/test_numa_alloc.cpp)
-target_link_libraries(topos_numa_alloc_tests PRIVATE topos::topos PkgConfig::topos_numa GTest::gtest GTest::gtest_main)
-topos_set_warnings(topos_numa_alloc_tests)
-gtest_discover_tests(topos_numa_alloc_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "numa" TIMEOUT 300)
+topos_add_gtest(topos_numa_alloc_tests LABEL numa TIMEOUT 300
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/numa/test_numa_alloc.cpp LIBS PkgConfig::topos_numa)
 
 # The drop-in malloc (not in sanitizer builds, which replace malloc themselves):
 # our own multi-threaded program, python3 and git, each under LD_PRELOAD.
