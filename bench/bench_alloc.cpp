@@ -26,6 +26,7 @@
 #include <topos/memory.hpp>
 
 #include <benchmark/benchmark.h>
+#include "bench_main.hpp"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -422,11 +423,5 @@ int main(int argc, char** argv) {
                 ->ReportAggregatesOnly(true);
         }
     }
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return topos::bench::run_benchmarks(argc, argv);
 }

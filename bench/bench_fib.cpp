@@ -8,6 +8,7 @@
 //
 // Every variant checks its result outside the timed loop.
 #include <benchmark/benchmark.h>
+#include "bench_main.hpp"
 
 #include <omp.h>
 
@@ -152,11 +153,5 @@ void register_all() {
 
 int main(int argc, char** argv) {
     register_all();
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return topos::bench::run_benchmarks(argc, argv);
 }

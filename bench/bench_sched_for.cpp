@@ -9,6 +9,7 @@
 // The same file builds with clang++ -fopenmp=libomp (TOPOS_BENCH_OPENMP_ONLY)
 // for the LLVM libomp numbers.
 #include <benchmark/benchmark.h>
+#include "bench_main.hpp"
 
 #include <omp.h>
 
@@ -145,11 +146,5 @@ void register_all() {
 
 int main(int argc, char** argv) {
     register_all();
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return topos::bench::run_benchmarks(argc, argv);
 }

@@ -2,6 +2,7 @@
 // topos task_group against oneTBB task_group and OpenMP tasks (GCC libgomp).
 // The result is checked against the known counts outside the timed loop.
 #include <benchmark/benchmark.h>
+#include "bench_main.hpp"
 
 #include <topos/task_group.hpp>
 
@@ -154,11 +155,5 @@ int main(int argc, char** argv) {
                 ->Unit(benchmark::kMillisecond);
         }
     }
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return topos::bench::run_benchmarks(argc, argv);
 }

@@ -2,6 +2,7 @@
 // std::sort below a cutoff, std::merge into a buffer. topos task_group against
 // oneTBB task_group and OpenMP tasks (GCC libgomp). Checked after timing.
 #include <benchmark/benchmark.h>
+#include "bench_main.hpp"
 
 #include <topos/task_group.hpp>
 
@@ -144,11 +145,5 @@ int main(int argc, char** argv) {
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
     }
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return topos::bench::run_benchmarks(argc, argv);
 }

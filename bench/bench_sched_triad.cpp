@@ -12,6 +12,7 @@
 // bench/sched_compare.py does). Bandwidth counts 24 bytes per element (two
 // reads, one write), as STREAM does. Results are checked after timing.
 #include <benchmark/benchmark.h>
+#include "bench_main.hpp"
 
 #include <topos/node_array.hpp>
 #include <topos/parallel.hpp>
@@ -210,11 +211,5 @@ int main(int argc, char** argv) {
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
     }
-    benchmark::Initialize(&rest_count, rest.data());
-    if (benchmark::ReportUnrecognizedArguments(rest_count, rest.data())) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return topos::bench::run_benchmarks(rest_count, rest.data());
 }
