@@ -4,6 +4,7 @@
 // user got wrong (flags, values, TOPOS_* variables, topology files), reported
 // as one line "topos: error: <message>" on stderr with nothing on stdout; 1
 // for an internal failure or when the output cannot be written.
+#include "command_set.hpp"
 #include "commands.hpp"
 
 #include <topos/error.hpp>
@@ -23,8 +24,9 @@
 
 namespace {
 
-constexpr int k_exit_internal = 1;
-constexpr int k_exit_usage = 2;
+using topos::cli::k_exit_internal;
+using topos::cli::k_exit_usage;
+using topos::cli::report_error;
 
 // What the command line asked for; filled by CLI11 during parsing.
 struct command_line {
@@ -32,12 +34,10 @@ struct command_line {
     topos::cli::places_options places;
 };
 
-struct subcommands {
-    CLI::App* info = nullptr;
-    CLI::App* places = nullptr;
-};
+// Set once in main: whether fd 1 was closed when we started.
+bool g_stdout_closed = false;
 
-subcommands define_commands(CLI::App& app, command_line& args) {
+topos::cli::command_set define_commands(CLI::App& app, command_line& args) {
     app.set_version_flag("--version", std::string("topos ") + TOPOS_VERSION_STRING);
     app.require_subcommand(0, 1);
     // A repeated flag takes its last value, so an alias can be overridden.
@@ -46,7 +46,10 @@ subcommands define_commands(CLI::App& app, command_line& args) {
                "Environment: TOPOS_TOPOLOGY, TOPOS_PLACES, TOPOS_PROC_BIND and TOPOS_NUM_THREADS supply\n"
                "defaults; a flag always wins over its variable.");
 
-    subcommands sub;
+    struct {
+        CLI::App* info;
+        CLI::App* places;
+    } sub{};
     sub.info = app.add_subcommand("info", "Show the machine's NUMA nodes, distances, caches, cores and PUs");
     sub.info->add_option("--topology", args.info.topology,
                          "'host', 'synthetic:<hwloc description>' or an hwloc .xml file "
@@ -72,8 +75,59 @@ subcommands define_commands(CLI::App& app, command_line& args) {
         ->type_name("SPEC");
     sub.places->add_flag("--json", args.places.json, "Print a JSON document instead of text");
     sub.places->footer("Example: topos places --topology 'synthetic:pack:2 numa:2 core:2 pu:2' --bind spread --threads 4");
-    return sub;
+
+    topos::cli::command_set commands;
+    commands.push_back({sub.info, [&args] { return topos::cli::write_stdout(topos::cli::run_info(args.info)); }});
+    commands.push_back({sub.places, [&args] { return topos::cli::write_stdout(topos::cli::run_places(args.places)); }});
+    topos::cli::add_shm_commands(app, commands);
+    topos::cli::add_bench_commands(app, commands);
+    return commands;
 }
+
+std::string command_names(const topos::cli::command_set& commands) {
+    std::string out;
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        out += (i == 0 ? "" : (i + 1 == commands.size() ? " or " : ", "));
+        out += "'" + commands[i].app->get_name() + "'";
+    }
+    return out;
+}
+
+std::string join(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) {
+        out += (out.empty() ? "" : " ") + w;
+    }
+    return out;
+}
+
+// CLI11's own report spans several lines; ours is one.
+int report_parse_error(const CLI::App& app, const topos::cli::command_set& commands, const CLI::ParseError& e) {
+    const auto chosen = app.get_subcommands();
+    const auto stray = app.remaining();
+    if (chosen.empty() && !stray.empty() && !stray.front().starts_with('-')) {
+        report_error("unknown command '" + stray.front() + "'; expected " + command_names(commands) + " (see 'topos --help')");
+        return k_exit_usage;
+    }
+    // The innermost subcommand the user named (e.g. `shm rm`) owns the help.
+    std::string help = "topos";
+    const CLI::App* deepest = &app;
+    while (!deepest->get_subcommands().empty()) {
+        deepest = deepest->get_subcommands().front();
+        help += " " + deepest->get_name();
+    }
+    help += " --help";
+    std::string message = e.what();
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+        message = "unexpected argument '" + join(deepest == &app ? stray : deepest->remaining()) + "'";
+    }
+    report_error(message + " (see '" + help + "')");
+    return k_exit_usage;
+}
+
+} // namespace
+
+namespace topos::cli {
 
 // One line, whatever the message holds.
 void report_error(std::string_view message) {
@@ -86,35 +140,10 @@ void report_error(std::string_view message) {
     std::cerr << "topos: error: " << line << std::endl;
 }
 
-std::string join(const std::vector<std::string>& words) {
-    std::string out;
-    for (const auto& w : words) {
-        out += (out.empty() ? "" : " ") + w;
-    }
-    return out;
-}
-
-// CLI11's own report spans several lines; ours is one.
-int report_parse_error(const CLI::App& app, const CLI::ParseError& e) {
-    const auto chosen = app.get_subcommands();
-    const auto stray = app.remaining();
-    if (chosen.empty() && !stray.empty() && !stray.front().starts_with('-')) {
-        report_error("unknown command '" + stray.front() + "'; expected 'info' or 'places' (see 'topos --help')");
-        return k_exit_usage;
-    }
-    const std::string help = chosen.empty() ? "topos --help" : "topos " + chosen.front()->get_name() + " --help";
-    std::string message = e.what();
-    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
-        message = "unexpected argument '" + join(chosen.empty() ? stray : chosen.front()->remaining()) + "'";
-    }
-    report_error(message + " (see '" + help + "')");
-    return k_exit_usage;
-}
-
 // Writes all of `text` to fd 1, so a full pipe or closed stdout is noticed.
 // A reader that went away (EPIPE) is not an error worth a message.
-int write_stdout(std::string_view text, bool stdout_closed) {
-    if (stdout_closed) {
+int write_stdout(std::string_view text) {
+    if (g_stdout_closed) {
         report_error("cannot write the output: standard output is closed");
         return k_exit_internal;
     }
@@ -134,6 +163,10 @@ int write_stdout(std::string_view text, bool stdout_closed) {
     return 0;
 }
 
+} // namespace topos::cli
+
+namespace {
+
 // With fd 1 closed, the next file the process opens would become "stdout";
 // park /dev/null there and remember to report the closed stream instead.
 bool guard_closed_stdout() {
@@ -147,11 +180,15 @@ bool guard_closed_stdout() {
     return true;
 }
 
-int run_command(const subcommands& sub, const command_line& args, bool stdout_closed) {
+int run_command(const topos::cli::command_set& commands) {
     try {
-        const std::string output =
-            sub.info->parsed() ? topos::cli::run_info(args.info) : topos::cli::run_places(args.places);
-        return write_stdout(output, stdout_closed);
+        for (const auto& c : commands) {
+            if (c.app->parsed()) {
+                return c.action();
+            }
+        }
+        report_error("no command given (see 'topos --help')");
+        return k_exit_usage;
     } catch (const topos::error& e) {
         report_error(e.what());
         return k_exit_usage;
@@ -164,23 +201,23 @@ int run_command(const subcommands& sub, const command_line& args, bool stdout_cl
 } // namespace
 
 int main(int argc, char** argv) {
-    const bool stdout_closed = guard_closed_stdout();
+    g_stdout_closed = guard_closed_stdout();
     // Broken pipes surface as EPIPE from write() rather than killing us.
     std::signal(SIGPIPE, SIG_IGN);
 
     CLI::App app("topos: inspect the NUMA topology and plan thread placement", "topos");
     command_line args;
-    const subcommands sub = define_commands(app, args);
+    const topos::cli::command_set commands = define_commands(app, args);
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        return report_parse_error(app, e);
+        return report_parse_error(app, commands, e);
     }
     if (app.get_subcommands().empty()) {
         std::cerr << app.help();
         return k_exit_usage;
     }
-    return run_command(sub, args, stdout_closed);
+    return run_command(commands);
 }
