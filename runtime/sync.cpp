@@ -62,6 +62,9 @@ process_mutex::process_mutex() : m_mutex() {
     if (rc == 0) {
         rc = ::pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
     }
+    if (rc == 0) { // relocking by the owner, and unlocking by another, are errors rather than hangs
+        rc = ::pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    }
     if (rc == 0) {
         rc = ::pthread_mutex_init(&m_mutex, &attr);
     }

@@ -43,7 +43,8 @@ enum class lock_result : std::uint8_t { acquired, owner_died };
 
 class process_mutex {
 public:
-    /// pthread_mutex_init with PTHREAD_PROCESS_SHARED and PTHREAD_MUTEX_ROBUST.
+    /// pthread_mutex_init with PTHREAD_PROCESS_SHARED, PTHREAD_MUTEX_ROBUST and
+    /// PTHREAD_MUTEX_ERRORCHECK.
     process_mutex();
     ~process_mutex();
     process_mutex(const process_mutex&) = delete;
@@ -58,6 +59,7 @@ public:
     /// true when owned within `timeout` (CLOCK_MONOTONIC); *how, when given,
     /// says whether it came from a dead owner.
     [[nodiscard]] bool try_lock_for(std::chrono::nanoseconds timeout, lock_result* how = nullptr);
+    /// Throws sync_error (EPERM) when the caller does not own it.
     void unlock();
 
     [[nodiscard]] pthread_mutex_t* native_handle() noexcept { return &m_mutex; }
