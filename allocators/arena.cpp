@@ -6,6 +6,7 @@
 #include <topos/error.hpp>
 
 #include <sys/mman.h>
+#include <sys/rseq.h>
 
 #include <algorithm>
 #include <array>
@@ -22,7 +23,6 @@ namespace topos::detail {
 namespace {
 
 constexpr std::size_t k_spans_per_chunk = k_chunk_size / k_span_size; // span 0 holds the header
-constexpr std::size_t k_address_bits = 47;
 constexpr std::size_t k_region_count = std::size_t{1} << (k_address_bits - k_chunk_shift);
 constexpr std::uint64_t k_chunk_magic = 0x746f706f735f6368; // "topos_ch"
 // Committed empty spans an arena keeps for reuse before decommitting the oldest.
@@ -76,6 +76,22 @@ constexpr bool classes_are_tight() {
 }
 static_assert(classes_are_tight());
 
+// Classes of sizes up to 1024 by 16-byte steps: one load instead of the
+// arithmetic above on the malloc fast path.
+constexpr std::size_t k_table_max = 1024;
+constexpr std::array<std::uint8_t, k_table_max / 16 + 1> k_class_table = [] {
+    std::array<std::uint8_t, k_table_max / 16 + 1> t{};
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        t[i] = static_cast<std::uint8_t>(class_of(i * 16));
+    }
+    return t;
+}();
+
+// class_of by the table where it reaches.
+std::size_t class_fast(std::size_t size) noexcept {
+    return size <= k_table_max ? k_class_table[(size + 15) >> 4] : class_of(size);
+}
+
 // The class for `bytes` at `alignment`; k_class_count when none fits.
 std::size_t class_for(std::size_t bytes, std::size_t alignment) noexcept {
     if (alignment <= 16) [[likely]] {
@@ -90,13 +106,17 @@ std::size_t class_for(std::size_t bytes, std::size_t alignment) noexcept {
 
 // ---- region map --------------------------------------------------------------
 
+// The region map, made on first use by a chunk or page block.
 std::uint8_t* region_map() noexcept {
     // One byte per 4 MiB of the 47-bit user address space: 32 MiB reserved,
     // pages appear only where chunks are. Never unmapped.
     static std::uint8_t* map = [] {
         void* p = mmap(nullptr, k_region_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                        -1, 0);
-        return p == MAP_FAILED ? nullptr : static_cast<std::uint8_t*>(p);
+        auto* m = p == MAP_FAILED ? nullptr : static_cast<std::uint8_t*>(p);
+        // relaxed: see region_of; the map's bytes that matter are written after this store
+        g_region_map.store(m, std::memory_order_relaxed);
+        return m;
     }();
     return map;
 }
@@ -129,11 +149,15 @@ struct span {
     free_block* m_local_free = nullptr;
     span* m_prev = nullptr;
     span* m_next = nullptr;
-    std::uint32_t m_used = 0;     // blocks out of the local list (remote frees count until collected)
+    // Blocks out of the local list (remote frees count until collected).
+    // Atomic only so get_memory_counters can read it (relaxed) under the
+    // arena lock: the holder writes it with a relaxed load and store, no RMW.
+    std::atomic<std::uint32_t> m_used{0};
     std::uint32_t m_carved = 0;   // blocks cut from the span's memory so far
     std::uint32_t m_capacity = 0;
     std::uint32_t m_block_size = 0;
     std::uint16_t m_class = 0;
+    std::uint16_t m_node = 0;     // the chunk's node, kept here so a free reads one cache line
     bool m_full = false;          // on the owner's full list
     bool m_committed = false;     // pages may be resident (not decommitted since last use)
     // Any thread reads it to decide local or remote free; only the owner and
@@ -161,6 +185,13 @@ void set_state(span* s, span_state state) noexcept {
     // relaxed: the state is published with the span by the arena lock or by the
     // hand-off of a block; the free-time check only needs some recent value
     s->m_state.store(state, std::memory_order_relaxed);
+}
+
+std::uint32_t used(const span* s) noexcept { return s->m_used.load(std::memory_order_relaxed); }
+
+// pre: the caller holds s. Not a read-modify-write: only the holder writes m_used.
+void add_used(span* s, std::int32_t delta) noexcept {
+    s->m_used.store(static_cast<std::uint32_t>(static_cast<std::int32_t>(used(s)) + delta), std::memory_order_relaxed);
 }
 
 chunk* chunk_of(const void* p) noexcept {
@@ -233,6 +264,9 @@ struct node_arena {
     span_list m_empty_fresh;     // never touched or decommitted
     // Written under m_lock; counters read it without the lock.
     std::atomic<std::uint64_t> m_os_bytes{0};
+    // Bytes of remote frees collected by trims of abandoned spans (see
+    // thread_heap::m_in_use). Written and read under m_lock.
+    std::atomic<std::int64_t> m_collected{0};
 };
 
 std::vector<node_arena>& arenas() {
@@ -273,6 +307,9 @@ bool new_chunk_locked(node_arena& a) {
     }
     auto* c = new (base) chunk();
     c->m_node = a.m_node;
+    for (span& sp : c->m_spans) {
+        sp.m_node = static_cast<std::uint16_t>(a.m_node);
+    }
     c->m_next = a.m_chunks;
     if (a.m_chunks != nullptr) {
         a.m_chunks->m_prev = c;
@@ -343,7 +380,7 @@ void release_span_locked(node_arena& a, span* s, std::size_t retained_spans, std
 // ---- thread heaps ---------------------------------------------------------------------
 
 struct bin {
-    span* m_current = nullptr; // allocated from; on no list
+    span** m_current = nullptr; // the node heap's slot for the span allocated from (on no list)
     span_list m_partial;       // owned spans with free blocks
     span_list m_full;          // owned spans without local free blocks at last look
     // An emptied span the bin keeps (on m_partial) instead of returning it to
@@ -352,29 +389,65 @@ struct bin {
     span* m_spare = nullptr;
 };
 
+// The spans allocated from sit in one array, apart from the bins' lists, so
+// the allocation fast path touches a few dense cache lines, not one per class.
 struct node_heap {
+    node_heap() noexcept {
+        for (std::size_t c = 0; c < k_class_count; ++c) {
+            m_bins[c].m_current = &m_current[c];
+        }
+    }
+    node_heap(const node_heap&) = delete;
+    node_heap& operator=(const node_heap&) = delete;
+
+    std::array<span*, k_class_count> m_current{};
     std::array<bin, k_class_count> m_bins;
 };
 
 // Owner-private except the counters, which the owner writes (relaxed load and
 // store, never contended) and get_memory_counters reads.
-struct thread_heap {
+struct alignas(64) thread_heap {
     explicit thread_heap(std::size_t nodes)
         : m_nodes(nodes, nullptr),
           m_in_use(std::make_unique<std::atomic<std::int64_t>[]>(nodes)),
           m_remote_frees(std::make_unique<std::atomic<std::uint64_t>[]>(nodes)) {}
 
+    // The `local` policy's cache: the CPU the thread ran on at its last slow
+    // path and that CPU's node heap. m_cpu_source points at the cpu_id the
+    // kernel keeps in the thread's rseq area (null without rseq: then the
+    // fast path asks sched_getcpu). Invariant: m_local is non-null and
+    // belongs to node_of_cpu(m_cpu) whenever m_cpu != k_no_cpu, so a fast
+    // path that reads the same CPU needs no node lookup. Nothing may keep the
+    // node of a thread any longer: rseq's cpu_id changes as soon as the
+    // kernel moves the thread, and the next call takes the slow path.
+    const std::uint32_t* m_cpu_source = nullptr;
+    std::uint32_t m_cpu = k_no_cpu;
+    node_heap* m_local = nullptr;
+    // Never a CPU, nor what cpu_now reads when sched_getcpu fails (-1).
+    static constexpr std::uint32_t k_no_cpu = 0xfffffffe;
+
+    // The CPU the thread runs on now (it may move at any time).
+    [[nodiscard]] std::uint32_t cpu_now() const noexcept {
+        if (m_cpu_source != nullptr) [[likely]] {
+            // relaxed: the kernel rewrites cpu_id when it moves the thread; any recent value will do
+            return __atomic_load_n(m_cpu_source, __ATOMIC_RELAXED);
+        }
+        return static_cast<std::uint32_t>(sched_getcpu());
+    }
+
     std::vector<node_heap*> m_nodes; // lazily created, one per node touched
+    // Bytes in use are counted by the spans (m_used); this counts, per node,
+    // the bytes of this thread's remote frees (negative) and of the remote
+    // frees it collected (positive), so that blocks waiting on a remote list
+    // are not counted as in use.
     std::unique_ptr<std::atomic<std::int64_t>[]> m_in_use;
     std::unique_ptr<std::atomic<std::uint64_t>[]> m_remote_frees;
     thread_heap* m_reg_prev = nullptr; // registry list (registry lock)
     thread_heap* m_reg_next = nullptr;
 
-    void count(int node, std::int64_t delta) noexcept {
-        auto& c = m_in_use[static_cast<std::size_t>(node)];
-        c.store(c.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
-    }
-    void count_remote(int node) noexcept {
+    void count_remote_free(int node, std::int64_t bytes) noexcept {
+        auto& b = m_in_use[static_cast<std::size_t>(node)];
+        b.store(b.load(std::memory_order_relaxed) - bytes, std::memory_order_relaxed);
         auto& c = m_remote_frees[static_cast<std::size_t>(node)];
         c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
@@ -421,9 +494,15 @@ enum class heap_state : std::uint8_t { fresh, live, dead };
 constinit thread_local thread_heap* t_heap = nullptr;
 constinit thread_local heap_state t_state = heap_state::fresh;
 
-// Moves every remote-freed block of s onto its local list.
-// pre: the caller holds s (its owner thread, or the arena lock for an unowned span).
-void collect_remote(span* s) noexcept {
+// Moves every remote-freed block of s onto its local list, adding their
+// bytes to `credit` (the collecting heap's or arena's count, see m_in_use).
+// pre: the caller holds s (its owner thread, or the arena lock for an unowned
+// span) and is the only writer of credit.
+void collect_remote(span* s, std::atomic<std::int64_t>& credit) noexcept {
+    // relaxed: a look before the exchange, which costs a locked instruction
+    if (s->m_remote_free.load(std::memory_order_relaxed) == nullptr) {
+        return;
+    }
     // acquire: pairs with the release CAS in free_remote, so each block's m_next is visible
     free_block* list = s->m_remote_free.exchange(nullptr, std::memory_order_acquire);
     if (list == nullptr) {
@@ -437,7 +516,14 @@ void collect_remote(span* s) noexcept {
     }
     tail->m_next = s->m_local_free;
     s->m_local_free = list;
-    s->m_used -= n;
+    add_used(s, -static_cast<std::int32_t>(n));
+    credit.store(credit.load(std::memory_order_relaxed) + static_cast<std::int64_t>(n) * s->m_block_size,
+                 std::memory_order_relaxed);
+}
+
+// The count a collection by heap h credits.
+std::atomic<std::int64_t>& credit_of(thread_heap* h, const span* s) noexcept {
+    return h->m_in_use[s->m_node];
 }
 
 // Cuts up to a page (at least 8 blocks) of never-used blocks onto the local list.
@@ -455,12 +541,12 @@ void carve(span* s) noexcept {
     s->m_carved += batch;
 }
 
-// post: true when s has a block on its local list.
-bool refill(span* s) noexcept {
+// pre: h holds s. post: true when s has a block on its local list.
+bool refill(thread_heap* h, span* s) noexcept {
     if (s->m_local_free != nullptr) {
         return true;
     }
-    collect_remote(s);
+    collect_remote(s, credit_of(h, s));
     if (s->m_local_free == nullptr && s->m_carved < s->m_capacity) {
         carve(s);
     }
@@ -472,7 +558,7 @@ void init_span(span* s, std::size_t cls) noexcept {
     s->m_block_size = k_class_size[cls];
     s->m_capacity = static_cast<std::uint32_t>(k_span_size / s->m_block_size);
     s->m_carved = 0;
-    s->m_used = 0;
+    s->m_used.store(0, std::memory_order_relaxed);
     s->m_local_free = nullptr;
     s->m_full = false;
 }
@@ -483,15 +569,15 @@ void init_span(span* s, std::size_t cls) noexcept {
 span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
     const std::lock_guard lock(a.m_lock);
     while (span* s = a.m_abandoned[cls].pop_front()) {
-        collect_remote(s);
-        if (s->m_used == 0) {
+        collect_remote(s, credit_of(h, s));
+        if (used(s) == 0) {
             release_span_locked(a, s, k_retained_spans, k_retained_chunks);
             continue;
         }
         set_state(s, span_state::owned);
         // relaxed: the span's other fields reach h's thread through this lock
         s->m_owner.store(h, std::memory_order_relaxed);
-        if (refill(s)) {
+        if (refill(h, s)) {
             return s;
         }
         s->m_full = true;
@@ -519,17 +605,17 @@ span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
 
 // The next span of b with a free block; current goes to the full list.
 span* next_span(thread_heap* h, bin& b, std::size_t cls, int node) {
-    if (b.m_current != nullptr) {
-        b.m_current->m_full = true;
-        b.m_full.push_front(b.m_current);
-        b.m_current = nullptr;
+    if (*b.m_current != nullptr) {
+        (*b.m_current)->m_full = true;
+        b.m_full.push_front(*b.m_current);
+        *b.m_current = nullptr;
     }
     while (span* s = b.m_partial.pop_front()) {
         if (s == b.m_spare) {
             b.m_spare = nullptr;
         }
-        if (refill(s)) {
-            return b.m_current = s;
+        if (refill(h, s)) {
+            return *b.m_current = s;
         }
         s->m_full = true;
         b.m_full.push_front(s);
@@ -539,16 +625,16 @@ span* next_span(thread_heap* h, bin& b, std::size_t cls, int node) {
         if (s->m_remote_free.load(std::memory_order_relaxed) != nullptr) {
             b.m_full.remove(s);
             s->m_full = false;
-            refill(s);
-            return b.m_current = s;
+            refill(h, s);
+            return *b.m_current = s;
         }
     }
     span* s = arena_take(arena_of(node), cls, h, b);
     if (s == nullptr) {
         throw std::bad_alloc();
     }
-    refill(s); // a fresh span has nothing carved yet
-    return b.m_current = s;
+    refill(h, s); // a fresh span has nothing carved yet
+    return *b.m_current = s;
 }
 
 node_heap& node_heap_of(thread_heap* h, int node) {
@@ -561,14 +647,13 @@ node_heap& node_heap_of(thread_heap* h, int node) {
 
 void* heap_alloc(thread_heap* h, std::size_t cls, int node) {
     bin& b = node_heap_of(h, node).m_bins[cls];
-    span* s = b.m_current;
-    if (s == nullptr || !refill(s)) {
+    span* s = *b.m_current;
+    if (s == nullptr || !refill(h, s)) {
         s = next_span(h, b, cls, node);
     }
     free_block* blk = s->m_local_free;
     s->m_local_free = blk->m_next;
-    ++s->m_used;
-    h->count(node, s->m_block_size);
+    add_used(s, 1);
     return blk;
 }
 
@@ -583,8 +668,8 @@ void abandon(thread_heap* h) {
         const std::lock_guard lock(a.m_lock);
         for (bin& b : nh->m_bins) {
             auto give = [&](span* s) {
-                collect_remote(s);
-                if (s->m_used == 0) {
+                collect_remote(s, credit_of(h, s));
+                if (used(s) == 0) {
                     release_span_locked(a, s, k_retained_spans, k_retained_chunks);
                     return;
                 }
@@ -595,9 +680,9 @@ void abandon(thread_heap* h) {
                 s->m_owner.store(nullptr, std::memory_order_relaxed);
                 a.m_abandoned[s->m_class].push_front(s);
             };
-            if (b.m_current != nullptr) {
-                give(b.m_current);
-                b.m_current = nullptr;
+            if (*b.m_current != nullptr) {
+                give(*b.m_current);
+                *b.m_current = nullptr;
             }
             b.m_spare = nullptr;
             while (span* s = b.m_partial.pop_front()) {
@@ -658,6 +743,11 @@ thread_local heap_guard t_guard;
 
 thread_heap* make_thread_heap() {
     auto* h = new thread_heap(host_node_count());
+    if (__rseq_size != 0) {
+        const auto* area =
+            reinterpret_cast<const rseq*>(static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset);
+        h->m_cpu_source = &area->cpu_id;
+    }
     register_heap(h);
     t_guard.m_armed = true; // first use registers the guard's destructor for this thread
     t_heap = h;
@@ -680,9 +770,10 @@ void* small_alloc_slow(std::size_t cls, int node) {
 }
 
 // A free by the owner that may change which list s belongs on.
-void free_local_slow(thread_heap* h, span* s, int node) {
+[[gnu::noinline]] void free_local_slow(thread_heap* h, span* s) {
+    const int node = s->m_node;
     bin& b = h->m_nodes[static_cast<std::size_t>(node)]->m_bins[s->m_class];
-    if (s == b.m_current) {
+    if (s == *b.m_current) {
         return;
     }
     if (s->m_full) {
@@ -690,7 +781,7 @@ void free_local_slow(thread_heap* h, span* s, int node) {
         s->m_full = false;
         b.m_partial.push_front(s);
     }
-    if (s->m_used == 0) {
+    if (used(s) == 0) {
         if (b.m_spare == nullptr) {
             b.m_spare = s; // stays on m_partial
             return;
@@ -713,8 +804,7 @@ void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
     } while (!s->m_remote_free.compare_exchange_weak(head, blk, std::memory_order_release,
                                                      std::memory_order_relaxed));
     if (h != nullptr) {
-        h->count(node, -size);
-        h->count_remote(node);
+        h->count_remote_free(node, size);
     } else {
         auto& r = registry();
         r.m_retired_in_use[static_cast<std::size_t>(node)].fetch_sub(size, std::memory_order_relaxed);
@@ -728,7 +818,19 @@ void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
     throw memory_error(std::string("free of pointer ") + text + ": " + why);
 }
 
+// A free by a thread that does not own the block's span (or of a bad pointer).
+[[gnu::noinline]] void free_not_owned(thread_heap* h, void* p) {
+    chunk* c = chunk_of(p);
+    span* s = span_of(c, p);
+    if (s == c->m_spans.data() || s->m_state.load(std::memory_order_relaxed) == span_state::empty) {
+        bad_free(p, "it lies in no live block of a topos arena");
+    }
+    free_remote(h, s, s->m_node, static_cast<free_block*>(p));
+}
+
 } // namespace
+
+std::atomic<std::uint8_t*> g_region_map{nullptr};
 
 bool alloc_reentered() noexcept { return t_reentered; }
 
@@ -757,14 +859,6 @@ void alloc_fork_parent() noexcept {
 void alloc_fork_child() noexcept {
     // The child has only the forking thread; the locks it took are its own.
     alloc_fork_parent();
-}
-
-region region_of(const void* p) noexcept {
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    if ((addr >> k_address_bits) != 0 || region_map() == nullptr) {
-        return region::none;
-    }
-    return load_region(region_index(p));
 }
 
 bool mark_regions(const void* base, std::size_t bytes, region head) noexcept {
@@ -803,13 +897,12 @@ void* small_alloc(std::size_t bytes, std::size_t alignment, int node) {
     if (h != nullptr) [[likely]] {
         node_heap* nh = h->m_nodes[static_cast<std::size_t>(node)];
         if (nh != nullptr) [[likely]] {
-            span* s = nh->m_bins[cls].m_current;
+            span* s = nh->m_current[cls];
             if (s != nullptr) [[likely]] {
                 free_block* blk = s->m_local_free;
                 if (blk != nullptr) [[likely]] {
                     s->m_local_free = blk->m_next;
-                    ++s->m_used;
-                    h->count(node, s->m_block_size);
+                    add_used(s, 1);
                     return blk;
                 }
             }
@@ -818,12 +911,42 @@ void* small_alloc(std::size_t bytes, std::size_t alignment, int node) {
     return small_alloc_slow(cls, node);
 }
 
-void small_free(void* p) {
-    chunk* c = chunk_of(p);
-    span* s = span_of(c, p);
-    if (s == c->m_spans.data() || s->m_state.load(std::memory_order_relaxed) == span_state::empty) {
-        bad_free(p, "it lies in no live block of a topos arena");
+namespace {
+
+// The slow path of small_alloc_local: allocates from the caller's node and
+// points the heap's local cache at that node.
+[[gnu::noinline]] void* small_alloc_local_slow(std::size_t bytes) {
+    const int cpu = current_cpu();
+    const int node = node_of_cpu(cpu);
+    void* p = small_alloc(bytes, alignof(std::max_align_t), node);
+    thread_heap* h = t_heap; // made by small_alloc when the thread had none
+    if (h != nullptr) {
+        h->m_local = h->m_nodes[static_cast<std::size_t>(node)]; // made by small_alloc
+        h->m_cpu = cpu < 0 ? thread_heap::k_no_cpu : static_cast<std::uint32_t>(cpu);
     }
+    return p;
+}
+
+} // namespace
+
+void* small_alloc_local(std::size_t bytes) {
+    thread_heap* h = t_heap;
+    if (h != nullptr && h->m_cpu == h->cpu_now()) [[likely]] {
+        span* s = h->m_local->m_current[class_fast(bytes)];
+        if (s != nullptr) [[likely]] {
+            free_block* blk = s->m_local_free;
+            if (blk != nullptr) [[likely]] {
+                s->m_local_free = blk->m_next;
+                add_used(s, 1);
+                return blk;
+            }
+        }
+    }
+    return small_alloc_local_slow(bytes);
+}
+
+void small_free(void* p) {
+    span* s = span_of(chunk_of(p), p);
 #ifndef NDEBUG
     // m_block_size cannot change while a block of s is out, so any thread may read it.
     const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - span_memory(s));
@@ -831,21 +954,22 @@ void small_free(void* p) {
         bad_free(p, "it is not the start of a block of a topos arena");
     }
 #endif
-    auto* blk = static_cast<free_block*>(p);
     thread_heap* h = t_heap;
-    const int node = c->m_node;
-    // relaxed: h is seen here exactly while this thread owns s (see span::m_owner)
+    // relaxed: h is seen here exactly while this thread owns s (see span::m_owner).
+    // An owned span is live, and span 0 (the header) never has an owner, so
+    // the checks below need not run on this path.
     if (h != nullptr && s->m_owner.load(std::memory_order_relaxed) == h) [[likely]] {
+        auto* blk = static_cast<free_block*>(p);
         blk->m_next = s->m_local_free;
         s->m_local_free = blk;
-        --s->m_used;
-        h->count(node, -static_cast<std::int64_t>(s->m_block_size));
-        if (s->m_used == 0 || s->m_full) [[unlikely]] {
-            free_local_slow(h, s, node);
+        const std::uint32_t left = used(s) - 1;
+        s->m_used.store(left, std::memory_order_relaxed);
+        if (left == 0 || s->m_full) [[unlikely]] {
+            free_local_slow(h, s);
         }
         return;
     }
-    free_remote(h, s, node, blk);
+    free_not_owned(h, p);
 }
 
 std::size_t small_usable_size(const void* p) noexcept {
@@ -865,8 +989,8 @@ void arena_trim() {
             for (bin& b : nh->m_bins) {
                 for (span* s = b.m_full.front(); s != nullptr;) {
                     span* next = s->m_next;
-                    collect_remote(s);
-                    if (s->m_local_free != nullptr || s->m_used == 0) {
+                    collect_remote(s, credit_of(h, s));
+                    if (s->m_local_free != nullptr || used(s) == 0) {
                         b.m_full.remove(s);
                         s->m_full = false;
                         b.m_partial.push_front(s);
@@ -881,18 +1005,18 @@ void arena_trim() {
                 b.m_spare = nullptr;
                 for (span* s = b.m_partial.front(); s != nullptr;) {
                     span* next = s->m_next;
-                    collect_remote(s);
-                    if (s->m_used == 0) {
+                    collect_remote(s, credit_of(h, s));
+                    if (used(s) == 0) {
                         b.m_partial.remove(s);
                         release(s);
                     }
                     s = next;
                 }
-                if (b.m_current != nullptr) {
-                    collect_remote(b.m_current);
-                    if (b.m_current->m_used == 0) {
-                        release(b.m_current);
-                        b.m_current = nullptr;
+                if (*b.m_current != nullptr) {
+                    collect_remote(*b.m_current, credit_of(h, *b.m_current));
+                    if (used(*b.m_current) == 0) {
+                        release(*b.m_current);
+                        *b.m_current = nullptr;
                     }
                 }
             }
@@ -903,8 +1027,8 @@ void arena_trim() {
         for (span_list& list : a.m_abandoned) {
             for (span* s = list.front(); s != nullptr;) {
                 span* next = s->m_next;
-                collect_remote(s);
-                if (s->m_used == 0) {
+                collect_remote(s, a.m_collected);
+                if (used(s) == 0) {
                     list.remove(s);
                     release_span_locked(a, s, k_retained_spans, k_retained_chunks);
                 }
@@ -927,7 +1051,19 @@ void arena_trim() {
 void arena_counters(memory_counters& out) {
     auto& all = arenas();
     for (std::size_t n = 0; n < all.size() && n < out.nodes.size(); ++n) {
-        out.nodes[n].os_bytes += all[n].m_os_bytes.load(std::memory_order_relaxed);
+        node_arena& a = all[n];
+        out.nodes[n].os_bytes += a.m_os_bytes.load(std::memory_order_relaxed);
+        // Blocks out of every span of the node, read under the lock that
+        // guards the chunk list and every span's size class.
+        const std::lock_guard lock(a.m_lock);
+        std::int64_t in_use = a.m_collected.load(std::memory_order_relaxed);
+        for (const chunk* c = a.m_chunks; c != nullptr; c = c->m_next) {
+            for (std::size_t i = 1; i < k_spans_per_chunk; ++i) {
+                const span& sp = c->m_spans[i];
+                in_use += static_cast<std::int64_t>(used(&sp)) * sp.m_block_size;
+            }
+        }
+        out.nodes[n].bytes_in_use += in_use;
     }
     auto add_heap = [&](const thread_heap* h) {
         for (std::size_t n = 0; n < out.nodes.size(); ++n) {

@@ -44,6 +44,7 @@
 
 #include <topos/memory.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -63,8 +64,26 @@ enum class region : std::uint8_t {
     page_tail = 3, ///< later 4 MiB pieces of a page block
 };
 
-/// The kind of memory p lies in.
-region region_of(const void* p) noexcept;
+/// Bits of the user address space the region map covers.
+inline constexpr std::size_t k_address_bits = 47;
+
+/// One byte (a region) per 4 MiB of the address space; null until the first
+/// chunk or page block is made, then constant. Pages of the reservation
+/// appear only where topos memory is.
+extern std::atomic<std::uint8_t*> g_region_map;
+
+/// The kind of memory p lies in. Inline: every free asks it.
+inline region region_of(const void* p) noexcept {
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    // relaxed: a thread holding a topos pointer got it through a hand-off that
+    // follows the map's creation; a foreign pointer reads none either way
+    std::uint8_t* map = g_region_map.load(std::memory_order_relaxed);
+    if ((addr >> k_address_bits) != 0 || map == nullptr) [[unlikely]] {
+        return region::none;
+    }
+    return static_cast<region>(
+        std::atomic_ref<std::uint8_t>(map[addr >> k_chunk_shift]).load(std::memory_order_relaxed));
+}
 // pre: base is 4 MiB aligned. post: the regions of [base, base+bytes) read
 // `head` for the first and page_tail for the rest (arena chunks are one region).
 // Returns false when the map could not be created.
@@ -78,6 +97,13 @@ void* page_block_base(const void* p) noexcept;
 // node valid on the host. post: a block of at least `bytes` from node's arena.
 // Throws std::bad_alloc when the kernel has no memory.
 void* small_alloc(std::size_t bytes, std::size_t alignment, int node);
+// pre: 0 < bytes <= k_small_max. post: a block of at least `bytes`, aligned
+// to alignof(std::max_align_t), from the arena of the node of the CPU the
+// caller runs on (the `local` policy). The fast path of malloc and allocate:
+// the thread's heap remembers the CPU it last saw and that CPU's node, so the
+// node lookup is one compare against the kernel's rseq cpu_id.
+// Throws std::bad_alloc when the kernel has no memory.
+void* small_alloc_local(std::size_t bytes);
 // pre: region_of(p) == region::arena. Throws memory_error for a pointer that is
 // not the start of a live block (checked in debug builds; cheap checks always).
 void small_free(void* p);
@@ -109,6 +135,11 @@ private:
 void alloc_fork_prepare() noexcept;
 void alloc_fork_parent() noexcept;
 void alloc_fork_child() noexcept;
+
+/// fork() safety for the medium-block caches (memory.cpp): leaf locks, taken
+/// after the arena and status locks and released before them.
+void medium_fork_prepare() noexcept;
+void medium_fork_release() noexcept;
 
 /// Releases what the calling thread's cache and the arenas hold without use.
 void arena_trim();

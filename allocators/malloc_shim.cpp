@@ -55,12 +55,15 @@ void install_fork_handlers() noexcept {
             [] {
                 topos::detail::alloc_fork_prepare();
                 topos::detail::status_fork_prepare();
+                topos::detail::medium_fork_prepare();
             },
             [] {
+                topos::detail::medium_fork_release();
                 topos::detail::status_fork_release();
                 topos::detail::alloc_fork_parent();
             },
             [] {
+                topos::detail::medium_fork_release();
                 topos::detail::status_fork_release();
                 topos::detail::alloc_fork_child();
             });
@@ -79,8 +82,13 @@ void* alloc(std::size_t bytes, std::size_t alignment) noexcept {
         bytes = 1;
     }
     try {
-        if (bytes <= topos::k_small_max && alignment <= topos::detail::k_small_align_max) {
-            return topos::detail::small_alloc(bytes, alignment, topos::detail::current_node());
+        if (bytes <= topos::k_small_max) [[likely]] {
+            if (alignment <= k_min_align) [[likely]] {
+                return topos::detail::small_alloc_local(bytes);
+            }
+            if (alignment <= topos::detail::k_small_align_max) {
+                return topos::detail::small_alloc(bytes, alignment, topos::detail::current_node());
+            }
         }
         return topos::allocate(bytes, topos::mem_policy::local(), {.alignment = alignment});
     } catch (...) {

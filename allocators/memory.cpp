@@ -8,18 +8,37 @@
 //          ^ 4 MiB aligned                                ^ base + m_user_offset
 //
 // The policy is applied to the whole mapping before any page is touched.
+//
+// Medium blocks (more than k_small_max, at most k_medium_max bytes, `local`
+// policy, page alignment or less, no huge or own pages: what malloc asks for)
+// are page blocks too, but a freed one goes to a cache of its node instead of
+// back to the kernel, and the next medium request of the same size class on
+// that node takes it: no mmap, munmap or TLB shoot-down per request. To keep
+// "node-1 memory is never handed out as node-0 memory" for them, a medium
+// block is bound (MPOL_PREFERRED) to the node of the thread that maps it, and
+// only requests from that node reuse it; a block that was migrated or given
+// another policy is never cached. The cache holds at most k_cache_bytes a
+// node (beyond it blocks are unmapped), of which at most k_cache_committed
+// keep their pages: past that a block's pages are dropped (MADV_DONTNEED)
+// before it is cached, and memory_trim() unmaps everything the caches hold.
+// This departs from `local` as first touch only in that another node's
+// thread touching a medium block first still gets the allocating node's pages.
 #include <topos/memory.hpp>
 
 #include "allocators/arena.hpp"
 #include "allocators/numa_layer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bit>
 #include <cstdio>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace topos {
 namespace {
@@ -34,7 +53,45 @@ struct page_header {
     std::size_t m_user_offset = 0;
     std::size_t m_user_bytes = 0;  // as asked
     int m_node = -1;               // node the counters charge; -1 unplaced
+    int m_cache_node = -1;         // medium block: the node whose cache takes it back; -1 unmapped when freed
+    bool m_committed = true;       // cached medium block: its pages may be resident
+    page_header* m_next_cached = nullptr; // medium cache list (the cache's lock)
 };
+
+// Medium blocks: user bytes in (k_small_max, k_medium_max]; their mappings
+// are rounded to four size classes per doubling, indexed by pages.
+constexpr std::size_t k_medium_max = std::size_t{1} << 20;
+constexpr std::size_t k_medium_page = 4096; // the cache runs only where pages are 4 KiB
+constexpr std::size_t k_medium_slots = (k_medium_max + k_medium_max / 4) / k_medium_page + 1;
+constexpr std::size_t k_cache_bytes = std::size_t{64} << 20;
+constexpr std::size_t k_cache_committed = std::size_t{8} << 20;
+constexpr std::uint32_t k_cache_per_class = 16;
+
+// The mapping size of a medium block whose header and user bytes need `map` bytes.
+constexpr std::size_t medium_class_bytes(std::size_t map) noexcept {
+    const auto log = static_cast<std::size_t>(std::bit_width(map - 1)) - 1; // 2^log < map <= 2^(log+1)
+    const std::size_t step = std::max(std::size_t{1} << (log - 2), k_medium_page);
+    return (map + step - 1) / step * step;
+}
+static_assert(medium_class_bytes(k_medium_max + k_medium_page) / k_medium_page < k_medium_slots);
+static_assert(medium_class_bytes(5 * k_medium_page) == 5 * k_medium_page &&
+              medium_class_bytes(33 * k_medium_page) == 40 * k_medium_page);
+
+// One node's cache of freed medium blocks. Everything is guarded by m_lock,
+// a leaf lock: nothing else is taken while it is held.
+struct medium_cache {
+    std::mutex m_lock;
+    std::array<page_header*, k_medium_slots> m_lists{};
+    std::array<std::uint32_t, k_medium_slots> m_counts{};
+    std::size_t m_bytes = 0;     // mapped bytes held
+    std::size_t m_committed = 0; // of which possibly resident
+};
+
+std::vector<medium_cache>& medium_caches() {
+    // Never destroyed: frees may run after main returns.
+    static auto* caches = new std::vector<medium_cache>(detail::host_node_count());
+    return *caches;
+}
 
 // Counters of page blocks: one slot per node, the last for unplaced blocks.
 struct page_counters {
@@ -53,6 +110,127 @@ struct page_counters {
         m_os[slot(node)].fetch_add(static_cast<std::uint64_t>(mapped), std::memory_order_relaxed);
     }
 };
+
+page_counters& pages_count();
+
+char* user_of(page_header* h) noexcept { return reinterpret_cast<char*>(h) + h->m_user_offset; }
+
+bool medium_eligible(std::size_t bytes, const mem_policy& policy, const alloc_options& options,
+                     std::size_t page) noexcept {
+    return bytes <= k_medium_max && policy.type() == mem_policy::kind::local && !options.huge_pages &&
+           !options.own_pages && options.alignment <= page && page == k_medium_page;
+}
+
+// A cached medium block of `class_bytes` for the caller's node, or a fresh one.
+void* medium_alloc(std::size_t bytes, std::size_t page) {
+    const std::size_t class_bytes = medium_class_bytes(page + bytes);
+    const int node = detail::current_node();
+    medium_cache& cache = medium_caches()[static_cast<std::size_t>(node)];
+    page_header* h = nullptr;
+    {
+        const std::lock_guard lock(cache.m_lock);
+        page_header*& list = cache.m_lists[class_bytes / page];
+        h = list;
+        if (h != nullptr) {
+            list = h->m_next_cached;
+            --cache.m_counts[class_bytes / page];
+            cache.m_bytes -= class_bytes;
+            if (h->m_committed) {
+                cache.m_committed -= class_bytes;
+            }
+        }
+    }
+    if (h != nullptr) {
+        pages_count().add(-1, static_cast<std::int64_t>(bytes),
+                          h->m_committed ? 0 : static_cast<std::int64_t>(class_bytes));
+        h->m_committed = true;
+        h->m_next_cached = nullptr;
+        h->m_user_bytes = bytes;
+        return user_of(h);
+    }
+    void* base = detail::map_aligned(class_bytes, detail::k_chunk_size);
+    if (base == nullptr) {
+        throw std::bad_alloc();
+    }
+    try {
+        detail::apply_policy(base, class_bytes, mem_policy::preferred(node));
+    } catch (...) {
+        detail::unmap(base, class_bytes);
+        throw;
+    }
+    if (!detail::mark_regions(base, class_bytes, detail::region::page_head)) {
+        detail::unmap(base, class_bytes);
+        throw std::bad_alloc();
+    }
+    h = new (base) page_header();
+    h->m_map_bytes = class_bytes;
+    h->m_user_offset = page;
+    h->m_user_bytes = bytes;
+    h->m_cache_node = node;
+    pages_count().add(-1, static_cast<std::int64_t>(bytes), static_cast<std::int64_t>(class_bytes));
+    return user_of(h);
+}
+
+void unmap_block(page_header* h) noexcept {
+    const std::size_t map_bytes = h->m_map_bytes;
+    detail::clear_regions(h, map_bytes);
+    h->m_magic = 0;
+    detail::unmap(h, map_bytes);
+}
+
+// pre: h->m_cache_node >= 0 and its user bytes were already taken off the
+// counters. post: h is cached (its pages dropped when the cache holds enough
+// resident ones) or unmapped when the cache is full.
+void medium_free(page_header* h) noexcept {
+    medium_cache& cache = medium_caches()[static_cast<std::size_t>(h->m_cache_node)];
+    const std::size_t class_bytes = h->m_map_bytes;
+    const std::size_t slot = class_bytes / k_medium_page;
+    {
+        const std::lock_guard lock(cache.m_lock);
+        if (cache.m_counts[slot] < k_cache_per_class && cache.m_bytes + class_bytes <= k_cache_bytes) {
+            if (cache.m_committed + class_bytes > k_cache_committed) {
+                // Dropped under the lock: once listed, another thread may take the block.
+                detail::decommit(user_of(h), class_bytes - h->m_user_offset);
+                h->m_committed = false;
+                pages_count().add(-1, 0, -static_cast<std::int64_t>(class_bytes));
+            } else {
+                cache.m_committed += class_bytes;
+            }
+            cache.m_bytes += class_bytes;
+            ++cache.m_counts[slot];
+            h->m_next_cached = cache.m_lists[slot];
+            cache.m_lists[slot] = h;
+            return;
+        }
+    }
+    pages_count().add(-1, 0, -static_cast<std::int64_t>(class_bytes));
+    unmap_block(h);
+}
+
+// Unmaps every block the medium caches hold.
+void medium_trim() noexcept {
+    for (medium_cache& cache : medium_caches()) {
+        page_header* all = nullptr;
+        {
+            const std::lock_guard lock(cache.m_lock);
+            for (std::size_t slot = 0; slot < k_medium_slots; ++slot) {
+                while (page_header* h = cache.m_lists[slot]) {
+                    cache.m_lists[slot] = h->m_next_cached;
+                    h->m_next_cached = all;
+                    all = h;
+                }
+                cache.m_counts[slot] = 0;
+            }
+            cache.m_bytes = 0;
+            cache.m_committed = 0;
+        }
+        while (page_header* h = all) {
+            all = h->m_next_cached;
+            pages_count().add(-1, 0, h->m_committed ? -static_cast<std::int64_t>(h->m_map_bytes) : 0);
+            unmap_block(h);
+        }
+    }
+}
 
 page_counters& pages_count() {
     static auto* c = new page_counters(detail::host_node_count()); // never destroyed
@@ -135,6 +313,9 @@ int small_node_for(const mem_policy& policy) {
 void* page_alloc(std::size_t bytes, const mem_policy& policy, const alloc_options& options) {
     const detail::alloc_reentry_guard guard;
     const std::size_t page = detail::page_size();
+    if (medium_eligible(bytes, policy, options, page)) {
+        return medium_alloc(bytes, page);
+    }
     // With huge pages the user bytes start on a huge-page boundary; the
     // padding before them costs address space, not memory.
     const std::size_t offset = std::max(options.huge_pages ? k_huge_page : page, options.alignment);
@@ -180,15 +361,15 @@ page_header* header_of(const void* p) noexcept {
     return (h != nullptr && h->m_magic == k_page_magic) ? h : nullptr;
 }
 
-char* user_of(page_header* h) noexcept { return reinterpret_cast<char*>(h) + h->m_user_offset; }
-
 void page_free(page_header* h) noexcept {
+    if (h->m_cache_node >= 0) {
+        pages_count().add(h->m_node, -static_cast<std::int64_t>(h->m_user_bytes), 0);
+        medium_free(h);
+        return;
+    }
     pages_count().add(h->m_node, -static_cast<std::int64_t>(h->m_user_bytes),
                       -static_cast<std::int64_t>(h->m_map_bytes));
-    const std::size_t map_bytes = h->m_map_bytes;
-    detail::clear_regions(h, map_bytes);
-    h->m_magic = 0;
-    detail::unmap(h, map_bytes);
+    unmap_block(h);
 }
 
 // The page block holding [p, p+bytes), checked for page_nodes/migrate/set_mem_policy.
@@ -359,10 +540,12 @@ std::string mem_policy::to_string() const {
 
 // ---- allocation ---------------------------------------------------------------------
 
-void* allocate(std::size_t bytes, const mem_policy& policy, const alloc_options& options) {
-    // Fast path: 1..k_small_max bytes at the default alignment (bytes - 1 wraps for 0).
+namespace {
+
+// Everything allocate's fast path does not take.
+[[gnu::noinline]] void* allocate_slow(std::size_t bytes, const mem_policy& policy, const alloc_options& options) {
     if (bytes - 1 < k_small_max && options.alignment <= alignof(std::max_align_t) && is_pow2(options.alignment) &&
-        !options.own_pages && !options.huge_pages) [[likely]] {
+        !options.own_pages && !options.huge_pages) {
         return detail::small_alloc(bytes, alignof(std::max_align_t), small_node_for(policy));
     }
     check_size(bytes, "allocate");
@@ -374,7 +557,26 @@ void* allocate(std::size_t bytes, const mem_policy& policy, const alloc_options&
     return page_alloc(bytes, policy, options);
 }
 
-void deallocate(void* p, std::size_t bytes) { free_checked(p, bytes, true, "deallocate"); }
+} // namespace
+
+void* allocate(std::size_t bytes, const mem_policy& policy, const alloc_options& options) {
+    // Fast path: 1..k_small_max bytes at the default alignment or less (bytes - 1
+    // wraps for 0; alignment - 1 for 0), under the local policy.
+    if (bytes - 1 < k_small_max && options.alignment - 1 < alignof(std::max_align_t) &&
+        (options.alignment & (options.alignment - 1)) == 0 && policy.type() == mem_policy::kind::local &&
+        !options.own_pages && !options.huge_pages) [[likely]] {
+        return detail::small_alloc_local(bytes);
+    }
+    return allocate_slow(bytes, policy, options);
+}
+
+void deallocate(void* p, std::size_t bytes) {
+    if (detail::region_of(p) == detail::region::arena && bytes <= detail::small_usable_size(p)) [[likely]] {
+        detail::small_free(p);
+        return;
+    }
+    free_checked(p, bytes, true, "deallocate");
+}
 
 void* node_malloc(std::size_t bytes, int node) {
     detail::check_node(node, "node_malloc");
@@ -385,7 +587,13 @@ void* node_malloc(std::size_t bytes, int node) {
     return page_alloc(bytes, mem_policy::on_node(node), {});
 }
 
-void node_free(void* p) { free_checked(p, 0, false, "node_free"); }
+void node_free(void* p) {
+    if (detail::region_of(p) == detail::region::arena) [[likely]] {
+        detail::small_free(p);
+        return;
+    }
+    free_checked(p, 0, false, "node_free");
+}
 
 std::size_t usable_size(const void* p) {
     switch (detail::region_of(p)) {
@@ -415,6 +623,7 @@ std::vector<int> page_nodes(const void* p, std::size_t bytes) {
 std::size_t migrate(void* p, std::size_t bytes, int node) {
     page_header* h = page_range(p, bytes, "migrate");
     detail::check_node(node, "migrate");
+    h->m_cache_node = -1; // its pages may now sit elsewhere: never cached
     const mem_policy target = mem_policy::on_node(node);
     detail::apply_policy(p, round_up(bytes, detail::page_size()), target);
     std::vector<int> where;
@@ -429,7 +638,8 @@ std::size_t migrate(void* p, std::size_t bytes, int node) {
 }
 
 void set_mem_policy(void* p, std::size_t bytes, const mem_policy& policy) {
-    page_range(p, bytes, "set_mem_policy");
+    page_header* h = page_range(p, bytes, "set_mem_policy");
+    h->m_cache_node = -1; // its pages may now sit elsewhere: never cached
     detail::apply_policy(p, round_up(bytes, detail::page_size()), policy);
 }
 
@@ -467,6 +677,22 @@ memory_counters get_memory_counters() {
     return out;
 }
 
-void memory_trim() { detail::arena_trim(); }
+void memory_trim() {
+    detail::arena_trim();
+    medium_trim();
+}
+
+namespace detail {
+void medium_fork_prepare() noexcept {
+    for (medium_cache& cache : medium_caches()) {
+        cache.m_lock.lock();
+    }
+}
+void medium_fork_release() noexcept {
+    for (medium_cache& cache : medium_caches()) {
+        cache.m_lock.unlock();
+    }
+}
+} // namespace detail
 
 } // namespace topos

@@ -234,15 +234,16 @@ std::size_t page_size() noexcept {
     return size;
 }
 
-int current_node() noexcept {
+int node_of_cpu(int cpu) noexcept {
     const auto& t = table_once();
-    const int cpu = sched_getcpu();
     if (cpu < 0 || static_cast<std::size_t>(cpu) >= t.node_of_cpu.size()) {
         return 0;
     }
     const int node = t.node_of_cpu[static_cast<std::size_t>(cpu)];
     return node < 0 ? 0 : node;
 }
+
+int current_node() noexcept { return node_of_cpu(current_cpu()); }
 
 void check_node(int node, const char* what) {
     const std::size_t count = host_node_count();

@@ -16,8 +16,14 @@
 //   cache_scratch small objects written hard by each thread (false sharing if an
 //                 allocator hands neighbouring bytes to different threads)
 //
-// Counters: Mops_per_s (millions of allocations and frees a second), rss_MiB (resident set after the
-// workload's allocation phase, minus the process's before it).
+// Counters: Mops_per_s (millions of allocations and frees a second), cpu_ns_per_op (CPU time the
+// workload's threads used per allocation or free: steadier than Mops_per_s when
+// other processes share the cores, though it also counts xmalloc's waiting),
+// rss_MiB (resident set after the workload's allocation phase, minus the
+// process's before it: memory an allocator kept from an earlier repetition
+// does not show), rss_held_MiB (the same resident set minus the process's
+// before any workload ran: the allocator's whole footprint at its peak when
+// --benchmark_filter names one workload and one allocator).
 //
 // Each benchmark runs 3 times; compare the _median rows. The machine this was
 // written on is shared and noisy: compare ratios from one run, not times.
@@ -59,7 +65,10 @@ struct allocator_api {
     void (*release)(void*) = nullptr;
 };
 
-void* topos_alloc(std::size_t bytes) { return topos::allocate(bytes, topos::mem_policy::local()); }
+// A program holds its policy (as numa_allocator does) rather than making one per call.
+constexpr topos::mem_policy k_local_policy{};
+
+void* topos_alloc(std::size_t bytes) { return topos::allocate(bytes, k_local_policy); }
 void topos_release(void* p) { topos::node_free(p); }
 
 // A peer from its shared library; empty name when the library is missing.
@@ -113,6 +122,9 @@ bool tagged(const void* p, std::size_t bytes, std::uint8_t t) {
     return true;
 }
 
+// Resident set once every allocator is set up, before any workload.
+std::size_t g_rss_start = 0;
+
 struct slot {
     void* p = nullptr;
     std::uint32_t bytes = 0;
@@ -121,18 +133,34 @@ struct slot {
 
 constexpr unsigned k_threads = 2;
 
-// Runs body(thread index) on k_threads threads; returns the wall time in seconds.
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct timing {
+    double wall = 0; ///< seconds
+    double cpu = 0;  ///< seconds of CPU the workload's threads used, summed
+};
+
+// Runs body(thread index) on k_threads threads.
 template <class F>
-double run_threads(F body) {
+timing run_threads(F body) {
     std::vector<std::thread> threads;
+    std::atomic<double> cpu{0};
     const auto start = std::chrono::steady_clock::now();
     for (unsigned t = 0; t < k_threads; ++t) {
-        threads.emplace_back(body, t);
+        threads.emplace_back([&, t] {
+            const double begin = thread_cpu_seconds();
+            body(t);
+            cpu.fetch_add(thread_cpu_seconds() - begin);
+        });
     }
     for (auto& th : threads) {
         th.join();
     }
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), cpu.load()};
 }
 
 // Sums a per-iteration value; the library divides by the iteration count.
@@ -142,12 +170,17 @@ void add_average(benchmark::State& state, const char* name, double value) {
     c.value += value;
 }
 
-void finish(benchmark::State& state, double seconds, double ops, std::size_t rss_before, std::size_t rss_peak,
+void finish(benchmark::State& state, timing time, double ops, std::size_t rss_before, std::size_t rss_peak,
             std::uint64_t bad) {
-    state.SetIterationTime(seconds);
-    add_average(state, "Mops_per_s", ops / seconds / 1e6);
+    state.SetIterationTime(time.wall);
+    add_average(state, "Mops_per_s", ops / time.wall / 1e6);
+    // CPU time per operation: on a shared machine other processes stretch the
+    // wall time but not (much) the CPU time a workload's threads use.
+    add_average(state, "cpu_ns_per_op", time.cpu / ops * 1e9);
     add_average(state, "rss_MiB",
                 static_cast<double>(rss_peak > rss_before ? rss_peak - rss_before : 0) / (1024.0 * 1024.0));
+    add_average(state, "rss_held_MiB",
+                static_cast<double>(rss_peak > g_rss_start ? rss_peak - g_rss_start : 0) / (1024.0 * 1024.0));
     if (bad != 0) {
         state.SkipWithError("a live block was overwritten");
     }
@@ -160,7 +193,7 @@ void bench_churn(benchmark::State& state, const allocator_api& a) {
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
         const std::size_t rss_before = rss_bytes();
-        const double seconds = run_threads([&](unsigned t) {
+        const timing elapsed = run_threads([&](unsigned t) {
             std::mt19937 rng(t + 1);
             std::vector<slot> live(k_live);
             for (auto& s : live) {
@@ -186,7 +219,7 @@ void bench_churn(benchmark::State& state, const allocator_api& a) {
             }
             bad += my_bad;
         });
-        finish(state, seconds, 2.0 * k_ops * k_threads, rss_before, rss_peak.load(), bad.load());
+        finish(state, elapsed, 2.0 * k_ops * k_threads, rss_before, rss_peak.load(), bad.load());
     }
 }
 
@@ -200,7 +233,7 @@ void bench_larson(benchmark::State& state, const allocator_api& a) {
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
         const std::size_t rss_before = rss_bytes();
-        const double seconds = run_threads([&](unsigned t) {
+        const timing elapsed = run_threads([&](unsigned t) {
             std::mt19937 rng(t + 7);
             for (auto& s : sets[t]) {
                 s.bytes = static_cast<std::uint32_t>(10 + rng() % 500);
@@ -231,7 +264,7 @@ void bench_larson(benchmark::State& state, const allocator_api& a) {
             }
             bad += my_bad;
         });
-        finish(state, seconds, 2.0 * k_rounds * k_ops_per_round * k_threads, rss_before, rss_peak.load(), bad.load());
+        finish(state, elapsed, 2.0 * k_rounds * k_ops_per_round * k_threads, rss_before, rss_peak.load(), bad.load());
     }
 }
 
@@ -245,7 +278,7 @@ void bench_xmalloc(benchmark::State& state, const allocator_api& a) {
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
         const std::size_t rss_before = rss_bytes();
-        const double seconds = run_threads([&](unsigned t) {
+        const timing elapsed = run_threads([&](unsigned t) {
             if (t == 0) { // producer
                 std::mt19937 rng(3);
                 for (std::size_t b = 0; b < k_batches; ++b) {
@@ -297,7 +330,7 @@ void bench_xmalloc(benchmark::State& state, const allocator_api& a) {
             }
             bad += my_bad;
         });
-        finish(state, seconds, 2.0 * k_batches * k_batch, rss_before, rss_peak.load(), bad.load());
+        finish(state, elapsed, 2.0 * k_batches * k_batch, rss_before, rss_peak.load(), bad.load());
     }
 }
 
@@ -324,7 +357,7 @@ void bench_alloc_test(benchmark::State& state, const allocator_api& a) {
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
         const std::size_t rss_before = rss_bytes();
-        const double seconds = run_threads([&](unsigned t) {
+        const timing elapsed = run_threads([&](unsigned t) {
             std::mt19937 rng(t + 5);
             std::vector<slot> live(k_live);
             std::size_t next = t * 977;
@@ -351,7 +384,7 @@ void bench_alloc_test(benchmark::State& state, const allocator_api& a) {
             }
             bad += my_bad;
         });
-        finish(state, seconds, 2.0 * k_ops * k_threads, rss_before, rss_peak.load(), bad.load());
+        finish(state, elapsed, 2.0 * k_ops * k_threads, rss_before, rss_peak.load(), bad.load());
     }
 }
 
@@ -367,7 +400,7 @@ void bench_cache_scratch(benchmark::State& state, const allocator_api& a) {
         }
         std::atomic<std::uint64_t> bad{0};
         const std::size_t rss_before = rss_bytes();
-        const double seconds = run_threads([&](unsigned t) {
+        const timing elapsed = run_threads([&](unsigned t) {
             a.release(handed[t]);
             std::uint64_t my_bad = 0;
             for (std::size_t i = 0; i < k_objects; ++i) {
@@ -381,8 +414,8 @@ void bench_cache_scratch(benchmark::State& state, const allocator_api& a) {
             }
             bad += my_bad;
         });
-        finish(state, seconds, 2.0 * k_objects * k_threads, rss_before, rss_before, bad.load());
-        add_average(state, "Mwrites_per_s", static_cast<double>(k_objects * k_writes * k_threads) / seconds / 1e6);
+        finish(state, elapsed, 2.0 * k_objects * k_threads, rss_before, rss_before, bad.load());
+        add_average(state, "Mwrites_per_s", static_cast<double>(k_objects * k_writes * k_threads) / elapsed.wall / 1e6);
     }
 }
 
@@ -403,6 +436,7 @@ int main(int argc, char** argv) {
             a.release(a.alloc(bytes));
         }
     }
+    g_rss_start = rss_bytes();
     struct workload {
         const char* name;
         void (*fn)(benchmark::State&, const allocator_api&);
