@@ -13,3 +13,25 @@ topos_add_gtest(topos_shm_tests LABEL unit TIMEOUT 120 SOURCES
 )
 target_compile_definitions(topos_shm_tests PRIVATE TOPOS_SHM_PEER="$<TARGET_FILE:topos_shm_peer>")
 add_dependencies(topos_shm_tests topos_shm_peer)
+
+# Interop: Python's multiprocessing.shared_memory and a plain shmget/shmat C
+# program on both sides, `ipcs -m`, and `topos shm list/rm` on real segments.
+enable_language(C)
+add_executable(topos_shm_sysv_peer ${CMAKE_CURRENT_LIST_DIR}/shm/sysv_peer.c)
+set_target_properties(topos_shm_sysv_peer PROPERTIES C_STANDARD 11 C_STANDARD_REQUIRED ON)
+target_compile_options(topos_shm_sysv_peer PRIVATE -Wall -Wextra -Werror)
+find_program(TOPOS_PYTHON3 python3)
+if(NOT TOPOS_PYTHON3)
+  set(TOPOS_PYTHON3 "")
+endif()
+if(TOPOS_BUILD_TOOLS)
+  topos_add_gtest(topos_shm_interop_tests LABEL unit TIMEOUT 120
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_shm_interop.cpp LIBS nlohmann_json::nlohmann_json)
+  target_compile_definitions(topos_shm_interop_tests PRIVATE
+    TOPOS_SHM_PEER="$<TARGET_FILE:topos_shm_peer>"
+    TOPOS_SYSV_PEER="$<TARGET_FILE:topos_shm_sysv_peer>"
+    TOPOS_PYTHON3="${TOPOS_PYTHON3}"
+    TOPOS_PY_PEER="${CMAKE_CURRENT_LIST_DIR}/shm/py_peer.py"
+    TOPOS_CLI="$<TARGET_FILE:topos_cli>")
+  add_dependencies(topos_shm_interop_tests topos_shm_peer topos_shm_sysv_peer topos_cli)
+endif()
