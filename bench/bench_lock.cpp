@@ -152,10 +152,11 @@ void bm_lock(benchmark::State& state) {
     auto& s = state_of<Lock>();
     t_fake_node = state.thread_index() % 2;
     if (state.thread_index() == 0) {
-        // The loop's start barrier orders this before any thread's first lock().
+        // relaxed (both): the loop's start barrier orders these resets
+        // before every thread's first lock() and its updates below.
         s.lines = {};
-        s.expected.store(0);
-        s.finished.store(0);
+        s.expected.store(0, std::memory_order_relaxed);
+        s.finished.store(0, std::memory_order_relaxed);
         if constexpr (std::is_base_of_v<topos::cohort_lock, Lock>) {
             const auto stats = s.lock.stats();
             s.handoffs_before = stats.local_handoffs();
@@ -169,16 +170,19 @@ void bm_lock(benchmark::State& state) {
         }
     }
     state.SetItemsProcessed(state.iterations());
-    // seq_cst (default): the count reaches thread 0 before it sees `finished`.
-    s.expected.fetch_add(static_cast<std::uint64_t>(state.iterations()));
-    s.finished.fetch_add(1);
+    // relaxed: published by the release increment of `finished` below.
+    s.expected.fetch_add(static_cast<std::uint64_t>(state.iterations()), std::memory_order_relaxed);
+    // release: publishes our count and our last critical section's writes
+    // (already ordered before it by the lock) to thread 0's acquire load.
+    s.finished.fetch_add(1, std::memory_order_release);
     if (state.thread_index() != 0) {
         return;
     }
-    while (s.finished.load() != state.threads()) {
+    // acquire: pairs with each thread's release increment of `finished`.
+    while (s.finished.load(std::memory_order_acquire) != state.threads()) {
         std::this_thread::yield();
     }
-    const std::uint64_t expected = s.expected.load();
+    const std::uint64_t expected = s.expected.load(std::memory_order_relaxed);
     for (const auto& line : s.lines) {
         if (line.value != expected) {
             state.SkipWithError(("lost updates: a line holds " + std::to_string(line.value) + ", expected " +

@@ -30,11 +30,17 @@
 // (node_count() - 1) * (max_local_handoffs + 1) critical sections of others.
 //
 // The node of a thread is looked up with sched_getcpu() and the topology,
-// cached per thread and re-read every 64 lock() calls. Mutual exclusion never
+// cached per thread and re-read every 64 look-ups. Mutual exclusion never
 // depends on that node being right: a thread that migrated simply queues on
 // its old node's local lock until the next refresh. The node used by lock()
 // is remembered by the lock, so unlock() releases the same local lock even if
 // the thread moved meanwhile.
+//
+// The per-node slots live in one array allocated by the constructing thread,
+// so the kernel places them on that thread's node (first touch). Placing each
+// slot on its own node would need a page per slot and node, which is too much
+// for a lock a program may create by the thousand; the slot's lines move into
+// the caches of the node that uses them either way.
 //
 // Meets the Lockable requirements: std::lock_guard, std::unique_lock and
 // std::scoped_lock work with it. Not recursive; unlock() must be called by

@@ -249,29 +249,29 @@ TEST(CohortLock, TryLockFailsWhileHeldAndSucceedsAfter) {
                            : std::make_unique<topos::cohort_lock>();
         topos::cohort_lock& lock = *owned;
         ASSERT_TRUE(lock.try_lock());
-        std::atomic<int> other_result{-1};
+        int other_result = -1; // each writer thread is joined before we read it
         std::thread other([&] {
             t_fake_node = 1; // another node: the global lock refuses it
             other_result = lock.try_lock() ? 1 : 0;
         });
         other.join();
-        EXPECT_EQ(other_result.load(), 0);
+        EXPECT_EQ(other_result, 0);
         std::thread same_node([&] {
             t_fake_node = 0; // the same node: the local lock refuses it
             other_result = lock.try_lock() ? 1 : 0;
         });
         same_node.join();
-        EXPECT_EQ(other_result.load(), 0);
+        EXPECT_EQ(other_result, 0);
         lock.unlock();
         std::thread after([&] {
             t_fake_node = 1;
             other_result = lock.try_lock() ? 1 : 0;
-            if (other_result.load() == 1) {
+            if (other_result == 1) {
                 lock.unlock();
             }
         });
         after.join();
-        EXPECT_EQ(other_result.load(), 1);
+        EXPECT_EQ(other_result, 1);
         std::unique_lock guard(lock, std::try_to_lock);
         EXPECT_TRUE(guard.owns_lock());
     }
