@@ -204,6 +204,41 @@ TEST_F(NumaAllocTest, RemoteFreesNeverChangeANodesMemory) {
     });
 }
 
+// A medium block freed on the far node is cached there: a thread on node 0
+// asking for the same size gets node-0 pages, a thread on the far node gets
+// the far node's block back.
+TEST_F(NumaAllocTest, MediumBlocksStayWithTheirNode) {
+    const int far = nodes() - 1;
+    const std::size_t bytes = 100000;
+    void* far_block = nullptr;
+    on_node_thread(far, [&] {
+        far_block = topos::allocate(bytes);
+        std::memset(far_block, 1, bytes);
+        for (int k : kernel_nodes(far_block, bytes)) {
+            EXPECT_EQ(k, os(far));
+        }
+        topos::deallocate(far_block, bytes);
+    });
+    on_node_thread(0, [&] {
+        void* p = topos::allocate(bytes);
+        std::memset(p, 2, bytes);
+        EXPECT_NE(p, far_block) << "node-" << far << " memory handed out as node-0 memory";
+        for (int k : kernel_nodes(p, bytes)) {
+            EXPECT_EQ(k, os(0));
+        }
+        topos::deallocate(p, bytes);
+    });
+    on_node_thread(far, [&] {
+        void* p = topos::allocate(bytes);
+        std::memset(p, 3, bytes);
+        EXPECT_EQ(p, far_block) << "the far node's cache hands its block back";
+        for (int k : kernel_nodes(p, bytes)) {
+            EXPECT_EQ(k, os(far));
+        }
+        topos::deallocate(p, bytes);
+    });
+}
+
 TEST_F(NumaAllocTest, LocalPolicyFollowsThePinnedThread) {
     const int far = nodes() - 1;
     on_node_thread(far, [&] {

@@ -296,6 +296,99 @@ TEST(AllocArena, PageBlocksGoBackToTheOs) {
     EXPECT_EQ(topos::get_memory_counters().os_bytes, base.os_bytes);
 }
 
+// Medium blocks (more than k_small_max, up to 1 MiB, local policy) go to a
+// cache of their node when freed and come back from it.
+TEST(AllocArena, MediumBlocksAreReusedAndTrimmed) {
+    topos::memory_trim();
+    const auto base = topos::get_memory_counters();
+    const std::size_t bytes = 100000;
+    void* a = topos::allocate(bytes);
+    std::memset(a, 1, bytes);
+    EXPECT_GE(topos::usable_size(a), bytes);
+    EXPECT_EQ(topos::get_memory_counters().unplaced_bytes_in_use - base.unplaced_bytes_in_use,
+              static_cast<std::int64_t>(bytes));
+    topos::deallocate(a, bytes);
+    const auto cached = topos::get_memory_counters();
+    EXPECT_EQ(cached.unplaced_bytes_in_use, base.unplaced_bytes_in_use);
+    EXPECT_GT(cached.unplaced_os_bytes, base.unplaced_os_bytes) << "the freed block is held for reuse";
+    void* b = topos::allocate(bytes - 1000); // same size class
+    if (topos::get_memory_status().node_count == 1) {
+        EXPECT_EQ(b, a) << "the cached block is handed out again";
+    }
+    std::memset(b, 2, bytes - 1000);
+    topos::deallocate(b, bytes - 1000);
+    topos::memory_trim();
+    const auto trimmed = topos::get_memory_counters();
+    EXPECT_EQ(trimmed.unplaced_os_bytes, base.unplaced_os_bytes) << "trim unmaps what the cache held";
+    EXPECT_EQ(trimmed.unplaced_bytes_in_use, base.unplaced_bytes_in_use);
+}
+
+TEST(AllocArena, FreedMediumBlocksGoBackToTheOs) {
+    topos::memory_trim();
+    const std::size_t k_size = 200 << 10;
+    const std::size_t k_count = 256; // 50 MiB
+    const auto base = topos::get_memory_counters();
+    const std::size_t base_rss = rss_bytes();
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < k_count; ++i) {
+        blocks.push_back(topos::allocate(k_size));
+        std::memset(blocks.back(), 3, k_size);
+    }
+    const std::size_t peak_rss = rss_bytes();
+    EXPECT_GE(peak_rss - base_rss, k_size * k_count * 3 / 4);
+    for (void* p : blocks) {
+        topos::deallocate(p, k_size);
+    }
+    const std::size_t freed_rss = rss_bytes();
+    EXPECT_LT(freed_rss, peak_rss - k_size * k_count / 2) << "the cache keeps little memory resident";
+    EXPECT_LT(topos::get_memory_counters().unplaced_os_bytes, base.unplaced_os_bytes + (std::size_t{12} << 20));
+    topos::memory_trim();
+    EXPECT_EQ(topos::get_memory_counters().unplaced_os_bytes, base.unplaced_os_bytes);
+}
+
+// Threads trade medium blocks of random sizes: every block reaches its
+// reader intact, whichever cache it comes from.
+TEST(AllocArena, MediumBlocksAcrossThreads) {
+    constexpr int k_threads = 4;
+    constexpr std::size_t k_blocks = 200;
+    std::vector<std::vector<std::pair<void*, std::size_t>>> made(k_threads);
+    std::barrier sync(k_threads);
+    std::atomic<int> corrupt{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < k_threads; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937 rng(static_cast<unsigned>(t) + 100);
+            for (int round = 0; round < 3; ++round) {
+                auto& mine = made[static_cast<std::size_t>(t)];
+                for (std::size_t i = 0; i < k_blocks; ++i) {
+                    const std::size_t bytes = topos::k_small_max + 1 + rng() % (std::size_t{1} << 20);
+                    void* p = topos::allocate(bytes);
+                    fill(p, 64, reinterpret_cast<std::uintptr_t>(p));
+                    std::memset(static_cast<char*>(p) + bytes - 64, 7, 64);
+                    mine.emplace_back(p, bytes);
+                }
+                sync.arrive_and_wait();
+                auto& theirs = made[static_cast<std::size_t>((t + 1) % k_threads)];
+                for (auto [p, bytes] : theirs) {
+                    const auto* tail = static_cast<const unsigned char*>(p) + bytes - 64;
+                    if (!intact(p, 64, reinterpret_cast<std::uintptr_t>(p)) || tail[0] != 7 || tail[63] != 7) {
+                        corrupt.fetch_add(1, std::memory_order_relaxed);
+                    }
+                    topos::deallocate(p, bytes);
+                }
+                sync.arrive_and_wait();
+                theirs.clear();
+                sync.arrive_and_wait();
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(corrupt.load(), 0);
+    topos::memory_trim();
+}
+
 TEST(AllocArena, SmallPoliciesPickTheirNode) {
     const int n = static_cast<int>(topos::get_memory_status().node_count);
     for (int node = 0; node < n; ++node) {
