@@ -31,14 +31,15 @@
 #include <topos/runtime.hpp>
 #include <topos/task_group.hpp>
 
+#ifdef TOPOS_STREAM_HAVE_TBB
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_scheduler_observer.h>
+#endif
 
-#include <omp.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -291,6 +292,7 @@ pass_times run_omp(const placement_setup& p, std::size_t n, unsigned passes) {
 }
 #endif
 
+#ifdef TOPOS_STREAM_HAVE_TBB
 // Keeps every thread that enters the arena inside the placement's PUs.
 class pin_observer : public tbb::task_scheduler_observer {
 public:
@@ -339,6 +341,7 @@ pass_times run_tbb(const placement_setup& p, std::size_t n, unsigned passes) {
     check_results("tbb", a, b, c, n, static_cast<unsigned>(times.size()));
     return times;
 }
+#endif
 
 std::string impl_label(const std::string& impl) { return impl == "omp" ? "omp_static" : impl; }
 
@@ -381,6 +384,11 @@ int run_bench_stream(const stream_options& opts) {
 #ifndef TOPOS_STREAM_HAVE_OPENMP
     if (std::erase(impls, std::string("omp")) > 0) {
         report.notes.push_back("this topos was built without OpenMP: the omp peer is skipped");
+    }
+#endif
+#ifndef TOPOS_STREAM_HAVE_TBB
+    if (std::erase(impls, std::string("tbb")) > 0) {
+        report.notes.push_back("this topos was built without oneTBB: the tbb peer is skipped");
     }
 #endif
     const std::uint64_t avail = available_memory_bytes();
@@ -480,9 +488,11 @@ int run_bench_stream(const stream_options& opts) {
                         times = run_omp(s, n, passes);
                     }
 #endif
-                    else {
+#ifdef TOPOS_STREAM_HAVE_TBB
+                    else if (impl == "tbb") {
                         times = run_tbb(s, n, passes);
                     }
+#endif
                 }
                 const double cpu = process_cpu_seconds() - cpu0;
                 ++done;

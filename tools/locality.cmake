@@ -2,8 +2,9 @@
 # `topos bench` (latency, bandwidth, stream, sched), `topos tune` and `topos run`.
 # The command may use more than the core library: the STREAM peers (oneTBB and
 # OpenMP) link here, never into topos::topos.
-find_package(TBB REQUIRED)
-find_package(OpenMP)
+# Both are optional: without one, `bench stream` skips that peer and says so.
+find_package(TBB QUIET)
+find_package(OpenMP QUIET)
 
 target_sources(topos_cli PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/bench_support.cpp
@@ -14,7 +15,11 @@ target_sources(topos_cli PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/tune_command.cpp
   ${CMAKE_CURRENT_LIST_DIR}/run_command.cpp
 )
-target_link_libraries(topos_cli PRIVATE TBB::tbb PkgConfig::topos_numa Threads::Threads)
+target_link_libraries(topos_cli PRIVATE PkgConfig::topos_numa Threads::Threads)
+if(TBB_FOUND)
+  target_link_libraries(topos_cli PRIVATE TBB::tbb)
+  set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/bench_stream.cpp APPEND PROPERTY COMPILE_DEFINITIONS TOPOS_STREAM_HAVE_TBB)
+endif()
 if(OpenMP_CXX_FOUND)
   target_link_libraries(topos_cli PRIVATE OpenMP::OpenMP_CXX)
   set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/bench_stream.cpp APPEND PROPERTY COMPILE_DEFINITIONS TOPOS_STREAM_HAVE_OPENMP)

@@ -78,6 +78,7 @@ TEST(BenchCli, LatencyQuickGivesACurveForEveryNodePair) {
             }
         }
     }
+    EXPECT_EQ(rows_named(doc, "latency/from:0/to:0/").size(), sizes.size());
     ASSERT_EQ(doc["latency_matrix"]["ns"].size(), nodes);
     EXPECT_EQ(doc["latency_matrix"]["size_bytes"], 262144);
 }
