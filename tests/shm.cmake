@@ -35,3 +35,18 @@ if(TOPOS_BUILD_TOOLS)
     TOPOS_CLI="$<TARGET_FILE:topos_cli>")
   add_dependencies(topos_shm_interop_tests topos_shm_peer topos_shm_sysv_peer topos_cli)
 endif()
+
+# The README's two-process example, built and run here so CI runs it.
+add_executable(topos_example_shm_pingpong ${PROJECT_SOURCE_DIR}/examples/shm/shm_pingpong.cpp)
+target_link_libraries(topos_example_shm_pingpong PRIVATE topos::topos)
+topos_set_warnings(topos_example_shm_pingpong)
+add_test(NAME example_shm_pingpong COMMAND topos_example_shm_pingpong)
+set_tests_properties(example_shm_pingpong PROPERTIES LABELS "unit" TIMEOUT 60
+  PASS_REGULAR_EXPRESSION "ball hit 2000 times in 1000 rounds")
+
+# Placement checked against the kernel: needs several NUMA nodes
+# (tests/numa-vm/run); skips elsewhere.
+topos_add_gtest(topos_numa_shm_tests LABEL numa TIMEOUT 300
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/numa/test_numa_shm.cpp LIBS PkgConfig::topos_numa)
+target_compile_definitions(topos_numa_shm_tests PRIVATE TOPOS_SHM_PEER="$<TARGET_FILE:topos_shm_peer>")
+add_dependencies(topos_numa_shm_tests topos_shm_peer)

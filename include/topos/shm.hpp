@@ -112,7 +112,7 @@ struct shm_options {
     /// The creator's destructor removes the name (not on a crash: see `topos shm rm`).
     bool remove_on_creator_exit = false;
     /// System V only: this key instead of sysv_key_of(name). Not 0 (IPC_PRIVATE).
-    std::optional<std::int32_t> sysv_key;
+    std::optional<std::int32_t> sysv_key = std::nullopt;
 };
 
 struct open_options {
@@ -123,7 +123,7 @@ struct open_options {
     /// How long open() waits for a creator that has not yet written the header.
     std::chrono::milliseconds ready_timeout{1000};
     /// System V only: this key instead of sysv_key_of(name).
-    std::optional<std::int32_t> sysv_key;
+    std::optional<std::int32_t> sysv_key = std::nullopt;
 };
 
 /// A mapping of a named shared segment. Move-only; the destructor unmaps
