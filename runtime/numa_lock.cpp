@@ -149,7 +149,7 @@ cohort_lock::cohort_lock(const topology& topo, cohort_lock_options options)
     for (const pu_info& pu : topo.pus()) {
         max_cpu = std::max(max_cpu, pu.os_index);
     }
-    m_node_of_cpu.assign(static_cast<std::size_t>(max_cpu + 1), 0);
+    m_node_of_cpu.assign(static_cast<std::size_t>(max_cpu) + 1, 0);
     for (const pu_info& pu : topo.pus()) {
         if (pu.node >= 0 && static_cast<std::size_t>(pu.node) < m_node_count) {
             m_node_of_cpu[static_cast<std::size_t>(pu.os_index)] = pu.node;

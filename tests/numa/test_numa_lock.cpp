@@ -39,6 +39,7 @@ void run_pinned(topos::cohort_lock& lock, const topos::topology& topo, std::uint
                 std::uint64_t& counter, std::atomic<int>& overlaps, std::vector<int>& seen_node) {
     std::atomic<int> inside{0};
     std::vector<std::thread> threads;
+    threads.reserve(4);
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&, t] {
             const int node = t % 2;

@@ -187,7 +187,7 @@ TEST(CohortLock, RemoteWaiterGetsTheLockWithinTheBound) {
         stop.store(true, std::memory_order_relaxed);
     });
     ASSERT_EQ(waited.size(), static_cast<std::size_t>(k_remote_rounds));
-    const auto over = std::count_if(waited.begin(), waited.end(), [](std::uint64_t w) { return w > 2 * (k_bound + 1); });
+    const auto over = std::count_if(waited.begin(), waited.end(), [](std::uint64_t w) { return w > 2 * (std::uint64_t{k_bound} + 1); });
     EXPECT_LE(over, 2) << "longest wait: " << *std::max_element(waited.begin(), waited.end()) << " critical sections";
     EXPECT_EQ(work.overlaps.load(), 0);
     const auto stats = lock.stats();
