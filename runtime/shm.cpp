@@ -207,16 +207,15 @@ probe classify(const segment_header& h, std::uint64_t magic) {
 }
 
 // A copy of the header of a POSIX object read by pread, which reads holes as
-// zeros without allocating. The magic is loaded first (acquire) through a
-// second read so a creator's release store orders the rest.
+// zeros without allocating. The magic is read first, the rest after it.
 bool read_header(int fd, segment_header& out, std::uint64_t& magic) {
     std::uint64_t m = 0;
     if (::pread(fd, &m, sizeof m, 0) != static_cast<ssize_t>(sizeof m)) {
         return false;
     }
-    // acquire: pairs with fill_header's release store of the magic; the two
-    // reads are also ordered by the syscall between them.
-    std::atomic_thread_fence(std::memory_order_acquire);
+    // The second read starts after the first returned the magic: the kernel
+    // entry between them orders the loads as an acquire load of the magic
+    // would, pairing with fill_header's release store.
     if (::pread(fd, static_cast<void*>(&out), sizeof out, 0) != static_cast<ssize_t>(sizeof out)) {
         return false;
     }
