@@ -10,6 +10,7 @@
 #include <numa.h>
 #include <sched.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -33,11 +34,15 @@ bool pin_to(const std::vector<int>& pus) {
     return sched_setaffinity(0, sizeof(set), &set) == 0;
 }
 
-// Two threads on each of nodes 0 and 1 take the lock; inside, each now and
-// then yields so its node-mate queues behind it.
+// Two threads on each of nodes 0 and 1 start together and take the lock.
+// Now and then a holder waits (boundedly) inside until its node-mate has
+// called lock(), so that the mate queues behind it: the emulated guest's
+// vCPUs may otherwise take turns so coarsely that no thread ever waits.
 void run_pinned(topos::cohort_lock& lock, const topos::topology& topo, std::uint64_t iterations,
                 std::uint64_t& counter, std::atomic<int>& overlaps, std::vector<int>& seen_node) {
     std::atomic<int> inside{0};
+    std::atomic<int> ready{0};
+    std::array<std::atomic<bool>, 4> in_lock{};
     std::vector<std::thread> threads;
     threads.reserve(4);
     for (int t = 0; t < 4; ++t) {
@@ -45,17 +50,31 @@ void run_pinned(topos::cohort_lock& lock, const topos::topology& topo, std::uint
             const int node = t % 2;
             if (!pin_to(topo.pus_of_node(node))) {
                 seen_node[static_cast<std::size_t>(t)] = -2;
+                ready.fetch_add(1, std::memory_order_relaxed);
                 return;
             }
             seen_node[static_cast<std::size_t>(t)] = lock.node_of_caller();
+            ready.fetch_add(1, std::memory_order_relaxed);
+            while (ready.load(std::memory_order_relaxed) < 4) {
+                std::this_thread::yield();
+            }
+            const auto me = static_cast<std::size_t>(t);
+            const auto mate = static_cast<std::size_t>((t + 2) % 4);
             for (std::uint64_t i = 0; i < iterations; ++i) {
+                in_lock[me].store(true, std::memory_order_relaxed);
                 std::lock_guard guard(lock);
+                in_lock[me].store(false, std::memory_order_relaxed);
                 if (inside.fetch_add(1, std::memory_order_relaxed) != 0) {
                     overlaps.fetch_add(1, std::memory_order_relaxed);
                 }
                 ++counter;
                 if (i % 8 == 0) {
-                    std::this_thread::yield();
+                    for (int poll = 0; poll < 1000 && !in_lock[mate].load(std::memory_order_relaxed); ++poll) {
+                        std::this_thread::yield();
+                    }
+                    for (int poll = 0; poll < 20; ++poll) { // time for it to reach the local lock
+                        std::this_thread::yield();
+                    }
                 }
                 inside.fetch_sub(1, std::memory_order_relaxed);
             }

@@ -32,12 +32,19 @@ topos::cohort_lock_options fake_nodes(std::uint32_t max_local_handoffs) {
     return {.max_local_handoffs = max_local_handoffs, .node_of_caller = [] { return t_fake_node; }};
 }
 
-// Runs fn(i) on `count` threads and joins them.
+// Runs fn(i) on `count` threads, started together, and joins them.
 void run_threads(int count, const std::function<void(int)>& fn) {
+    std::atomic<int> ready{0};
     std::vector<std::thread> threads;
     threads.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
-        threads.emplace_back(fn, i);
+        threads.emplace_back([&, i] {
+            ready.fetch_add(1, std::memory_order_relaxed);
+            while (ready.load(std::memory_order_relaxed) < count) {
+                std::this_thread::yield();
+            }
+            fn(i);
+        });
     }
     for (auto& t : threads) {
         t.join();
