@@ -5,6 +5,7 @@
 #include <topos/error.hpp>
 #include <topos/memory.hpp>
 #include <topos/node_array.hpp>
+#include <topos/numa_lock.hpp>
 #include <topos/parallel.hpp>
 #include <topos/placement.hpp>
 #include <topos/runtime.hpp>
