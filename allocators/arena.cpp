@@ -12,7 +12,9 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cstddef>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -413,27 +415,16 @@ struct alignas(64) thread_heap {
           m_remote_frees(std::make_unique<std::atomic<std::uint64_t>[]>(nodes)) {}
 
     // The `local` policy's cache: the CPU the thread ran on at its last slow
-    // path and that CPU's node heap. m_cpu_source points at the cpu_id the
-    // kernel keeps in the thread's rseq area (null without rseq: then the
-    // fast path asks sched_getcpu). Invariant: m_local is non-null and
+    // path and that CPU's node heap. Invariant: m_local is non-null and
     // belongs to node_of_cpu(m_cpu) whenever m_cpu != k_no_cpu, so a fast
-    // path that reads the same CPU needs no node lookup. Nothing may keep the
-    // node of a thread any longer: rseq's cpu_id changes as soon as the
-    // kernel moves the thread, and the next call takes the slow path.
-    const std::uint32_t* m_cpu_source = nullptr;
+    // path that reads the same CPU needs no node lookup. Nothing
+    // may keep the node of a thread any longer: rseq's cpu_id changes as soon
+    // as the kernel moves the thread, and the next call takes the slow path.
     std::uint32_t m_cpu = k_no_cpu;
+    int m_local_node = 0;
     node_heap* m_local = nullptr;
-    // Never a CPU, nor what cpu_now reads when sched_getcpu fails (-1).
+    // Never a CPU, nor what a failed sched_getcpu (-1) reads as.
     static constexpr std::uint32_t k_no_cpu = 0xfffffffe;
-
-    // The CPU the thread runs on now (it may move at any time).
-    [[nodiscard]] std::uint32_t cpu_now() const noexcept {
-        if (m_cpu_source != nullptr) [[likely]] {
-            // relaxed: the kernel rewrites cpu_id when it moves the thread; any recent value will do
-            return __atomic_load_n(m_cpu_source, __ATOMIC_RELAXED);
-        }
-        return static_cast<std::uint32_t>(sched_getcpu());
-    }
 
     std::vector<node_heap*> m_nodes; // lazily created, one per node touched
     // Bytes in use are counted by the spans (m_used); this counts, per node,
@@ -488,10 +479,18 @@ orphan_heap& orphans() {
     return *o;
 }
 
-constinit thread_local bool t_reentered = false;
-
 enum class heap_state : std::uint8_t { fresh, live, dead };
 constinit thread_local thread_heap* t_heap = nullptr;
+
+constexpr std::ptrdiff_t k_no_rseq = std::numeric_limits<std::ptrdiff_t>::min();
+// Where the kernel's cpu_id for the calling thread lies, from the thread
+// pointer: in the rseq area glibc registers for every thread, at the same
+// offset in each. k_no_rseq when glibc registered none (tunable off, old
+// kernel, valgrind). Set by the first thread heap, before any fast path runs.
+// The CPU is then one load from a constant offset of the thread pointer:
+// cheaper than sched_getcpu's call, and than a pointer kept in the heap,
+// whose load would sit in series with the heap's.
+std::atomic<std::ptrdiff_t> g_cpu_id_offset{k_no_rseq};
 constinit thread_local heap_state t_state = heap_state::fresh;
 
 // Moves every remote-freed block of s onto its local list, adding their
@@ -744,9 +743,9 @@ thread_local heap_guard t_guard;
 thread_heap* make_thread_heap() {
     auto* h = new thread_heap(host_node_count());
     if (__rseq_size != 0) {
-        const auto* area =
-            reinterpret_cast<const rseq*>(static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset);
-        h->m_cpu_source = &area->cpu_id;
+        // relaxed: every thread stores the same value, each before its own first fast path
+        g_cpu_id_offset.store(__rseq_offset + static_cast<std::ptrdiff_t>(offsetof(rseq, cpu_id)),
+                              std::memory_order_relaxed);
     }
     register_heap(h);
     t_guard.m_armed = true; // first use registers the guard's destructor for this thread
@@ -832,7 +831,7 @@ void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
 
 std::atomic<std::uint8_t*> g_region_map{nullptr};
 
-bool alloc_reentered() noexcept { return t_reentered; }
+constinit thread_local bool t_reentered = false;
 
 alloc_reentry_guard::alloc_reentry_guard() noexcept : m_previous(t_reentered) { t_reentered = true; }
 
@@ -915,23 +914,12 @@ namespace {
 
 // The slow path of small_alloc_local: allocates from the caller's node and
 // points the heap's local cache at that node.
-[[gnu::noinline]] void* small_alloc_local_slow(std::size_t bytes) {
-    const int cpu = current_cpu();
-    const int node = node_of_cpu(cpu);
-    void* p = small_alloc(bytes, alignof(std::max_align_t), node);
-    thread_heap* h = t_heap; // made by small_alloc when the thread had none
-    if (h != nullptr) {
-        h->m_local = h->m_nodes[static_cast<std::size_t>(node)]; // made by small_alloc
-        h->m_cpu = cpu < 0 ? thread_heap::k_no_cpu : static_cast<std::uint32_t>(cpu);
-    }
-    return p;
-}
+[[gnu::noinline]] void* small_alloc_local_slow(std::size_t bytes, std::uint32_t cpu);
 
-} // namespace
-
-void* small_alloc_local(std::size_t bytes) {
+// small_alloc_local's fast path, for the CPU the caller just read.
+inline void* small_alloc_on_cpu(std::size_t bytes, std::uint32_t cpu) {
     thread_heap* h = t_heap;
-    if (h != nullptr && h->m_cpu == h->cpu_now()) [[likely]] {
+    if (h != nullptr && h->m_cpu == cpu) [[likely]] {
         span* s = h->m_local->m_current[class_fast(bytes)];
         if (s != nullptr) [[likely]] {
             free_block* blk = s->m_local_free;
@@ -942,7 +930,45 @@ void* small_alloc_local(std::size_t bytes) {
             }
         }
     }
-    return small_alloc_local_slow(bytes);
+    return small_alloc_local_slow(bytes, cpu);
+}
+
+// small_alloc_local where glibc registered no rseq area.
+[[gnu::noinline]] void* small_alloc_local_no_rseq(std::size_t bytes) {
+    return small_alloc_on_cpu(bytes, static_cast<std::uint32_t>(sched_getcpu()));
+}
+
+void* small_alloc_local_slow(std::size_t bytes, std::uint32_t cpu) {
+    const std::size_t cls = class_fast(bytes);
+    thread_heap* h = t_heap;
+    if (h != nullptr && h->m_cpu == cpu) {
+        // The class's span ran dry on the node the cache already serves.
+        const alloc_reentry_guard guard;
+        return heap_alloc(h, cls, h->m_local_node);
+    }
+    const int node = node_of_cpu(static_cast<int>(cpu)); // a failed sched_getcpu reads as -1: node 0
+    void* p = small_alloc_slow(cls, node);
+    h = t_heap; // made by small_alloc_slow when the thread had none
+    if (h != nullptr) {
+        h->m_local = h->m_nodes[static_cast<std::size_t>(node)]; // made by small_alloc_slow
+        h->m_local_node = node;
+        h->m_cpu = cpu == 0xffffffff ? thread_heap::k_no_cpu : cpu;
+    }
+    return p;
+}
+
+} // namespace
+
+void* small_alloc_local(std::size_t bytes) {
+    // relaxed: written once with the same value by every first heap, read after this thread's
+    const std::ptrdiff_t offset = g_cpu_id_offset.load(std::memory_order_relaxed);
+    if (offset == k_no_rseq) [[unlikely]] {
+        return small_alloc_local_no_rseq(bytes); // a tail call: the fast path saves no registers
+    }
+    const auto* id =
+        reinterpret_cast<const std::uint32_t*>(static_cast<const char*>(__builtin_thread_pointer()) + offset);
+    // relaxed: the kernel rewrites cpu_id when it moves the thread; any recent value will do
+    return small_alloc_on_cpu(bytes, __atomic_load_n(id, __ATOMIC_RELAXED));
 }
 
 void small_free(void* p) {

@@ -31,6 +31,17 @@
 // RJ 5118, 1986) with push only; the holder takes the whole list with one
 // exchange, never a single element, so the ABA problem cannot arise.
 //
+// The fast paths (small_alloc_local, small_free) touch only the thread's heap,
+// one span header and the block: no lock, no atomic read-modify-write, no
+// node lookup and no counter. The heap caches the CPU it last ran on with
+// that CPU's node heap and compares it with the cpu_id the kernel keeps in
+// the thread's rseq area, so the `local` node is exact after any migration
+// at the cost of one load. Bytes in use are not counted per call: each span
+// counts its blocks out (m_used), and get_memory_counters sums the spans of
+// every chunk under the arena locks, less the bytes of remote frees not yet
+// collected (per-thread counters touched only by remote frees and their
+// collection). Size classes up to 1 KiB come from a table.
+//
 // Invariants the fast paths rely on:
 //   - m_used counts every block not on the span's local list, including blocks
 //     sitting on its remote list; a span is released only at m_used == 0, so a
@@ -112,11 +123,15 @@ std::size_t small_usable_size(const void* p) noexcept;
 // post: the logical node of the chunk p lies in.
 int small_node(const void* p) noexcept;
 
+/// Set while the calling thread is inside an allocator slow path (see
+/// alloc_reentered); written only by alloc_reentry_guard.
+extern constinit thread_local bool t_reentered;
+
 /// True while the calling thread is inside an allocator slow path (a thread
 /// heap, chunk or page block being made, the node table being loaded). The
 /// drop-in malloc sends allocations made there to the C library, so the
-/// allocator never re-enters itself.
-bool alloc_reentered() noexcept;
+/// allocator never re-enters itself. Inline: every malloc asks it.
+inline bool alloc_reentered() noexcept { return t_reentered; }
 
 /// Marks the calling thread as inside a slow path for the guard's lifetime.
 class alloc_reentry_guard {
