@@ -27,10 +27,10 @@ void check(const char* what, int rc) {
     }
 }
 
-// Absolute CLOCK_MONOTONIC deadline `timeout` from now (negative counts as 0).
-timespec deadline_after(std::chrono::nanoseconds timeout) {
+// Absolute deadline on `clock`, `timeout` from now (negative counts as 0).
+timespec deadline_after(std::chrono::nanoseconds timeout, clockid_t clock = CLOCK_MONOTONIC) {
     timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    ::clock_gettime(clock, &now);
     const long long total = std::max<long long>(0, timeout.count()) + now.tv_nsec;
     timespec out{};
     out.tv_sec = now.tv_sec + static_cast<time_t>(total / 1'000'000'000);
@@ -91,8 +91,11 @@ bool process_mutex::try_lock(bool* died) {
 }
 
 bool process_mutex::try_lock_for(std::chrono::nanoseconds timeout, lock_result* how) {
-    const timespec when = deadline_after(timeout);
-    const int rc = ::pthread_mutex_clocklock(&m_mutex, CLOCK_MONOTONIC, &when);
+    // pthread_mutex_timedlock (CLOCK_REALTIME) rather than pthread_mutex_clocklock:
+    // the sanitizers of GCC 12 do not see the latter, and would then report
+    // the unlock of a mutex they never saw locked.
+    const timespec when = deadline_after(timeout, CLOCK_REALTIME);
+    const int rc = ::pthread_mutex_timedlock(&m_mutex, &when);
     if (rc == ETIMEDOUT) {
         return false;
     }
@@ -186,8 +189,10 @@ bool process_semaphore::try_wait() {
 }
 
 bool process_semaphore::wait_for(std::chrono::nanoseconds timeout) {
-    const timespec when = deadline_after(timeout);
-    while (::sem_clockwait(&m_sem, CLOCK_MONOTONIC, &when) != 0) {
+    // sem_timedwait (CLOCK_REALTIME) rather than sem_clockwait, which GCC 12's
+    // ThreadSanitizer does not know as a synchronisation point.
+    const timespec when = deadline_after(timeout, CLOCK_REALTIME);
+    while (::sem_timedwait(&m_sem, &when) != 0) {
         if (errno == ETIMEDOUT) {
             return false;
         }

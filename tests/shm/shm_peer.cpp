@@ -10,12 +10,15 @@
 //   topos_shm_peer heap-alloc NAME FIRST COUNT    allocate blocks FIRST.. from the heap
 //   topos_shm_peer touch NAME posix|sysv          write every page of the segment
 //   topos_shm_peer open-denied NAME posix|sysv    as another user, expect permission_denied
+//   topos_shm_peer create-limited NAME            a create that fails after shm_open leaves nothing
 #include "shm_test_layout.hpp"
 
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
 
 #include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -144,11 +147,41 @@ int open_denied(const std::string& name, shm_api api) {
     return 1;
 }
 
+// With a file-size limit below the segment's size, ftruncate fails after
+// shm_open made the object: create must report it and remove the object.
+int create_limited(const std::string& name) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{64 * 1024, 64 * 1024};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+        std::perror("topos_shm_peer: setrlimit");
+        return 1;
+    }
+    try {
+        (void)shared_segment::create(name, 1024 * 1024);
+        std::fprintf(stderr, "topos_shm_peer: create succeeded above RLIMIT_FSIZE\n");
+        return 1;
+    } catch (const shm_error& e) {
+        if (e.code() != shm_errc::invalid_size) {
+            std::fprintf(stderr, "topos_shm_peer: %s (%s)\n", e.what(), to_string(e.code()));
+            return 1;
+        }
+    }
+    const std::string path = "/dev/shm" + name;
+    if (::access(path.c_str(), F_OK) == 0) {
+        std::fprintf(stderr, "topos_shm_peer: the failed create left %s behind\n", path.c_str());
+        return 1;
+    }
+    return 0;
+}
+
 int run(int argc, char** argv) {
     const std::string role = argc > 1 ? argv[1] : "";
     if ((role == "touch" || role == "open-denied") && argc == 4) {
         const shm_api api = std::string(argv[3]) == "sysv" ? shm_api::sysv : shm_api::posix;
         return role == "touch" ? touch(argv[2], api) : open_denied(argv[2], api);
+    }
+    if (role == "create-limited" && argc == 3) {
+        return create_limited(argv[2]);
     }
     if (argc < 3) {
         return 2;

@@ -327,6 +327,12 @@ TEST_F(ShmPosixTest, TruncatedSegmentsAreNeverMapped) {
     shared_segment::remove(name);
 }
 
+TEST_F(ShmPosixTest, FailedCreateRemovesWhatItMade) {
+    const std::string name = unique_name("limited");
+    child_process peer({TOPOS_SHM_PEER, "create-limited", name});
+    EXPECT_EQ(peer.wait(), 0);
+}
+
 TEST_F(ShmPosixTest, UnlinkLeavesANewerObjectOfTheSameNameAlone) {
     const std::string name = unique_name("newer");
     shared_segment old = shared_segment::create(name, 4096);
