@@ -48,9 +48,9 @@ std::pair<int, int> two_cpus() {
     if (::sched_getaffinity(0, sizeof set, &set) != 0) {
         return out;
     }
-    for (int c = 0; c < CPU_SETSIZE; ++c) {
+    for (std::size_t c = 0; c < CPU_SETSIZE; ++c) {
         if (CPU_ISSET(c, &set)) {
-            (out.first < 0 ? out.first : out.second) = c;
+            (out.first < 0 ? out.first : out.second) = static_cast<int>(c);
             if (out.second >= 0) {
                 break;
             }
@@ -330,7 +330,7 @@ void stream_shm_ring(benchmark::State& state) {
     r->stop.value.store(1, std::memory_order_relaxed);
     // release: wakes the producer's wait on head (its acquire load), which then sees stop.
     r->head.value.store(seq + chunk_ring::k_slots + 1, std::memory_order_release);
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * k_chunk));
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(k_chunk));
 }
 
 void stream_fds(benchmark::State& state, int read_end, int write_end) {
@@ -357,7 +357,7 @@ void stream_fds(benchmark::State& state, int read_end, int write_end) {
         }
         ::close(read_end); // the producer's next write fails and it exits
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * k_chunk));
+    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(k_chunk));
 }
 
 void stream_pipe(benchmark::State& state) {
