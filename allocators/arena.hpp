@@ -151,6 +151,12 @@ void alloc_fork_prepare() noexcept;
 void alloc_fork_parent() noexcept;
 void alloc_fork_child() noexcept;
 
+/// pre: region_of(p) is page_head, p the start of a page block's user bytes.
+/// post: true when those bytes are known to be zero: a fresh mapping, or a
+/// cached medium block whose pages were dropped. A cached block that kept
+/// its pages holds old data (calloc must clear it).
+bool page_block_zeroed(const void* p) noexcept;
+
 /// fork() safety for the medium-block caches (memory.cpp): leaf locks, taken
 /// after the arena and status locks and released before them.
 void medium_fork_prepare() noexcept;

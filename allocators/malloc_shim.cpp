@@ -202,8 +202,9 @@ TOPOS_EXPORT void* calloc(std::size_t n, std::size_t size) noexcept {
     }
     void* p = alloc(bytes, k_min_align);
     if (p != nullptr) {
-        // Recycled small blocks hold old data; page blocks are fresh zero pages.
-        if (topos::detail::region_of(p) == region::arena) {
+        // Recycled small blocks and cached medium blocks hold old data; fresh
+        // page blocks (and cached ones whose pages were dropped) are zero pages.
+        if (topos::detail::region_of(p) == region::arena || !topos::detail::page_block_zeroed(p)) {
             std::memset(p, 0, bytes);
         }
     }

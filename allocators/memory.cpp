@@ -55,6 +55,7 @@ struct page_header {
     int m_node = -1;               // node the counters charge; -1 unplaced
     int m_cache_node = -1;         // medium block: the node whose cache takes it back; -1 unmapped when freed
     bool m_committed = true;       // cached medium block: its pages may be resident
+    bool m_zeroed = true;          // the user bytes are known zero (fresh or dropped pages), for calloc
     page_header* m_next_cached = nullptr; // medium cache list (the cache's lock)
 };
 
@@ -143,6 +144,7 @@ void* medium_alloc(std::size_t bytes, std::size_t page) {
     if (h != nullptr) {
         pages_count().add(-1, static_cast<std::int64_t>(bytes),
                           h->m_committed ? 0 : static_cast<std::int64_t>(class_bytes));
+        h->m_zeroed = !h->m_committed; // resident pages hold the last user's data
         h->m_committed = true;
         h->m_next_cached = nullptr;
         h->m_user_bytes = bytes;
@@ -440,6 +442,13 @@ void free_checked(void* p, std::size_t bytes, bool check_bytes, const char* what
 }
 
 } // namespace
+
+namespace detail {
+bool page_block_zeroed(const void* p) noexcept {
+    const page_header* h = header_of(p);
+    return h != nullptr && h->m_zeroed;
+}
+} // namespace detail
 
 // ---- mem_policy -------------------------------------------------------------------
 

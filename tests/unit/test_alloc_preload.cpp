@@ -50,10 +50,15 @@ TEST(AllocPreload, MallocFreeEverySize) {
 }
 
 TEST(AllocPreload, CallocZeroesRecycledMemory) {
-    for (std::size_t bytes : {std::size_t{24}, std::size_t{1000}, std::size_t{20000}}) {
-        void* dirty = std::malloc(bytes);
-        std::memset(dirty, 0xff, bytes);
-        std::free(dirty);
+    // Small blocks, then medium blocks (cached per node when freed).
+    for (std::size_t bytes : {std::size_t{24}, std::size_t{1000}, std::size_t{20000}, std::size_t{20000},
+                              std::size_t{100000}, std::size_t{100000}, std::size_t{700000}}) {
+        // Written through volatile: a memset just before free is a dead store the compiler drops.
+        auto* dirty = static_cast<volatile unsigned char*>(std::malloc(bytes));
+        for (std::size_t i = 0; i < bytes; ++i) {
+            dirty[i] = 0xff;
+        }
+        std::free(const_cast<unsigned char*>(dirty));
         auto* p = static_cast<unsigned char*>(std::calloc(bytes / 8, 8));
         for (std::size_t i = 0; i < bytes; ++i) {
             ASSERT_EQ(p[i], 0) << bytes << " at " << i;
