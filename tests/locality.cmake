@@ -35,6 +35,27 @@ if(TOPOS_BUILD_TOOLS)
     PROPERTIES LABELS "numa" TIMEOUT 600)
 endif()
 
+# topos-plot draws what a quick run wrote (skipped without matplotlib: exit 3).
+if(TOPOS_BUILD_TOOLS)
+  find_package(Python3 COMPONENTS Interpreter QUIET)
+  if(Python3_Interpreter_FOUND)
+    add_test(NAME topos_plot_draws_quick_runs COMMAND sh -c [=[
+set -e
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$1" bench latency --quick --size 64K --json "$dir/lat.json" >/dev/null
+"$1" bench bandwidth --quick --size 256K --json "$dir/bw.json" >/dev/null
+"$2" "$3" -o "$dir/img" --format png,svg "$dir/lat.json" "$dir/bw.json" > "$dir/list" || exit $?
+for f in latency-matrix latency-curves bandwidth-matrix; do
+  test -s "$dir/img/$f.png"; test -s "$dir/img/$f.svg"
+done
+echo "plots ok"
+]=] sh $<TARGET_FILE:topos_cli> ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/topos-plot)
+    set_tests_properties(topos_plot_draws_quick_runs PROPERTIES LABELS "cli" TIMEOUT 300
+      SKIP_RETURN_CODE 3 PASS_REGULAR_EXPRESSION "plots ok")
+  endif()
+endif()
+
 # The `topos tune` example, built here so its claim can be tried:
 #   topos tune -- <build>/tests/contended_histogram
 add_executable(contended_histogram ${PROJECT_SOURCE_DIR}/examples/tune/contended_histogram.cpp)
