@@ -258,6 +258,9 @@ void validate(const std::string& who, probe p, const segment_header& h, std::siz
                                              " bytes: still being created, or not a topos segment)");
 }
 
+// shmat reports failure as (void*)-1.
+bool attach_failed(const void* p) { return reinterpret_cast<std::intptr_t>(p) == -1; }
+
 void pause_briefly() { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }
 
 // The nodes of the resident pages of [p, p+bytes): resident ones (mincore)
@@ -390,7 +393,7 @@ shared_segment shared_segment::create(std::string_view name, std::size_t size, c
         }
         guard.shmid = id;
         void* p = ::shmat(id, nullptr, 0);
-        if (p == reinterpret_cast<void*>(-1)) {
+        if (attach_failed(p)) {
             fail_sys(who, "attach", errno);
         }
         guard.map = p;
@@ -511,7 +514,7 @@ opened open_sysv(std::string_view name, const open_options& options, bool raw) {
                                                  " bytes, smaller than a topos header; use open_raw)");
     }
     void* p = ::shmat(id, nullptr, options.read_only ? SHM_RDONLY : 0);
-    if (p == reinterpret_cast<void*>(-1)) {
+    if (attach_failed(p)) {
         fail_sys(who, "attach", errno);
     }
     if (!raw) {
@@ -801,9 +804,8 @@ void list_sysv(std::vector<segment_info>& out, bool include_foreign) {
         info.size = info.object_bytes;
         info.owner_uid = ds.shm_perm.uid;
         info.mode = ds.shm_perm.mode & 0777U;
-        void* p = info.object_bytes >= k_segment_header_bytes ? ::shmat(id, nullptr, SHM_RDONLY)
-                                                              : reinterpret_cast<void*>(-1);
-        if (p != reinterpret_cast<void*>(-1)) {
+        void* p = info.object_bytes >= k_segment_header_bytes ? ::shmat(id, nullptr, SHM_RDONLY) : nullptr;
+        if (p != nullptr && !attach_failed(p)) {
             unsigned char first = 0;
             // Reading a page that is not there would allocate it: only a
             // resident first page can hold a header.

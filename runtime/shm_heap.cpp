@@ -80,7 +80,7 @@ private:
 
 } // namespace
 
-segment_heap::segment_heap(format_t, void* region, std::size_t bytes) {
+detail::heap_state* segment_heap::format_state(void* region, std::size_t bytes) {
     const std::size_t state = align_up(sizeof(heap_state), k_grain);
     if (region == nullptr || reinterpret_cast<std::uintptr_t>(region) % 64 != 0 || bytes < 4096) {
         throw shm_error(shm_errc::invalid_argument,
@@ -96,10 +96,10 @@ segment_heap::segment_heap(format_t, void* region, std::size_t bytes) {
     word(s, state + 8) = 0;
     // release: publishes the formatted state to an attaching process's acquire load.
     s->magic.store(detail::k_heap_magic, std::memory_order_release);
-    m_state = s;
+    return s;
 }
 
-segment_heap::segment_heap(void* region) {
+detail::heap_state* segment_heap::attach_state(void* region) {
     auto* s = static_cast<heap_state*>(region);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     // acquire: pairs with the formatting constructor's release store of the magic.
@@ -109,16 +109,15 @@ segment_heap::segment_heap(void* region) {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    m_state = s;
+    return s;
 }
 
-segment_heap::segment_heap(const shared_segment& seg) {
-    if (seg.is_creator()) {
-        m_state = segment_heap(format, seg.data(), seg.size()).m_state;
-    } else {
-        m_state = segment_heap(seg.data()).m_state;
-    }
-}
+segment_heap segment_heap::format(void* region, std::size_t bytes) { return segment_heap(format_state(region, bytes)); }
+
+segment_heap segment_heap::attach(void* region) { return segment_heap(attach_state(region)); }
+
+segment_heap::segment_heap(const shared_segment& seg)
+    : m_state(seg.is_creator() ? format_state(seg.data(), seg.size()) : attach_state(seg.data())) {}
 
 std::size_t segment_heap::capacity() const noexcept { return m_state->region_bytes - m_state->first_block; }
 

@@ -300,7 +300,8 @@ struct heap_state;
 ///
 /// The segment_heap object itself is a per-process handle (it derives from
 /// std::pmr::memory_resource, whose vtable is per process): the creator
-/// formats the region once, other processes attach to it.
+/// formats the region once (segment_heap::format), other processes attach to
+/// it (segment_heap::attach).
 ///
 /// Blocks handed out hold raw addresses only of this process's mapping: link
 /// objects inside the heap with segment_ptr, not with raw pointers, and do
@@ -308,18 +309,15 @@ struct heap_state;
 /// this handle).
 class segment_heap final : public std::pmr::memory_resource {
 public:
-    struct format_t {
-        explicit format_t() = default;
-    };
-    static constexpr format_t format{};
-
     /// Lays out an empty heap over [region, region + bytes). region must be
     /// 64-byte aligned and bytes at least 4096. Throws shm_error(invalid_argument).
-    segment_heap(format_t, void* region, std::size_t bytes);
-    /// Attaches to a heap formatted at `region` (by any process).
-    /// Throws shm_error(not_topos) when no heap is there.
-    explicit segment_heap(void* region);
-    /// The whole user range of a segment: format when `seg.is_creator()`, else attach.
+    [[nodiscard]] static segment_heap format(void* region, std::size_t bytes);
+    /// Attaches to a heap formatted at `region` (by any process), waiting up
+    /// to 1 s for a formatter still at work. Throws shm_error(not_topos)
+    /// when no heap appears there.
+    [[nodiscard]] static segment_heap attach(void* region);
+    /// The whole user range of a segment: format when `seg.is_creator()`, else
+    /// attach. (So a creator makes this once; a second one would format again.)
     explicit segment_heap(const shared_segment& seg);
 
     segment_heap(const segment_heap&) = delete;
@@ -377,6 +375,10 @@ public:
     }
 
 private:
+    explicit segment_heap(detail::heap_state* state) noexcept : m_state(state) {}
+    static detail::heap_state* format_state(void* region, std::size_t bytes);
+    static detail::heap_state* attach_state(void* region);
+
     void* do_allocate(std::size_t bytes, std::size_t alignment) override;
     void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
     bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;

@@ -98,7 +98,7 @@ int sem_work(const shared_segment& seg, unsigned iterations) {
 }
 
 int heap_alloc(const shared_segment& seg, unsigned first, unsigned count) {
-    segment_heap heap(seg.data());
+    auto heap = segment_heap::attach(seg.data());
     auto* table = heap.find<heap_table>("table");
     if (table == nullptr) {
         std::fprintf(stderr, "topos_shm_peer: no table in the heap\n");

@@ -513,12 +513,12 @@ TEST_F(ShmPosixTest, HeapIsAPmrResource) {
         EXPECT_GT(heap.used_bytes(), 4000U);
     }
     EXPECT_EQ(heap.used_bytes(), 0U);
-    segment_heap again(seg.data());
+    const auto again = segment_heap::attach(seg.data());
     EXPECT_TRUE(heap.is_equal(again));
     std::pmr::monotonic_buffer_resource other;
     EXPECT_FALSE(heap.is_equal(other));
     int region_too_small[8];
-    EXPECT_EQ(code_of([&] { segment_heap bad(segment_heap::format, region_too_small, sizeof region_too_small); }),
+    EXPECT_EQ(code_of([&] { (void)segment_heap::format(region_too_small, sizeof region_too_small); }),
               shm_errc::invalid_argument);
     shared_segment::remove(name);
 }
