@@ -61,16 +61,6 @@ double percent_on_node(const void* p, std::size_t bytes, int node) {
     }
 }
 
-std::string fixed(double v, int digits) {
-    std::array<char, 64> buf{};
-    std::snprintf(buf.data(), buf.size(), "%.*f", digits, v);
-    return buf.data();
-}
-
-std::string pad(const std::string& s, std::size_t width) {
-    return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
-}
-
 // Nodes that have CPUs to measure from; all nodes are memory targets.
 std::vector<int> cpu_nodes(const topology& topo, bench_report& report) {
     std::vector<int> out;

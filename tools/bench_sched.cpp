@@ -97,12 +97,6 @@ std::string json_without_nan(const std::string& text) {
     return std::regex_replace(text, bare, "$1null");
 }
 
-std::string fixed(double v, int digits) {
-    std::array<char, 64> buf{};
-    std::snprintf(buf.data(), buf.size(), "%.*f", digits, v);
-    return buf.data();
-}
-
 } // namespace
 
 int run_bench_sched(const sched_options& opts) {

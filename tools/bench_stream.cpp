@@ -345,16 +345,6 @@ pass_times run_tbb(const placement_setup& p, std::size_t n, unsigned passes) {
 
 std::string impl_label(const std::string& impl) { return impl == "omp" ? "omp_static" : impl; }
 
-std::string fixed(double v, int digits) {
-    std::array<char, 64> buf{};
-    std::snprintf(buf.data(), buf.size(), "%.*f", digits, v);
-    return buf.data();
-}
-
-std::string pad(const std::string& s, std::size_t width) {
-    return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
-}
-
 // The calling thread's CPU mask, put back after OpenMP and oneTBB pinned it
 // (the main thread takes part in their teams).
 class affinity_guard {

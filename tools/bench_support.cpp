@@ -293,6 +293,16 @@ std::string format_bytes(double bytes) {
     return buf.data();
 }
 
+std::string fixed(double v, int digits) {
+    std::array<char, 64> buf{};
+    std::snprintf(buf.data(), buf.size(), "%.*f", digits, v);
+    return buf.data();
+}
+
+std::string pad(const std::string& s, std::size_t width) {
+    return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
+}
+
 namespace interrupt {
 void install() {
     struct sigaction sa {};

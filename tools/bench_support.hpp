@@ -74,6 +74,10 @@ int finish_report(const bench_report& report, const topology& topo, const std::o
 
 /// "48 KiB", "1.5 MiB".
 [[nodiscard]] std::string format_bytes(double bytes);
+/// `v` with `digits` decimals, for the tables.
+[[nodiscard]] std::string fixed(double v, int digits);
+/// `s` right-aligned in `width` columns (never cut).
+[[nodiscard]] std::string pad(const std::string& s, std::size_t width);
 
 /// Ctrl-C: install() makes SIGINT (and SIGTERM) set a flag instead of killing us;
 /// requested() tells the benchmark to stop after its current measurement.

@@ -153,12 +153,6 @@ std::string export_line(const candidate& c) {
     return line;
 }
 
-std::string fixed(double v, int digits) {
-    std::array<char, 64> buf{};
-    std::snprintf(buf.data(), buf.size(), "%.*f", digits, v);
-    return buf.data();
-}
-
 std::string pad_right(const std::string& s, std::size_t width) {
     return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ');
 }
