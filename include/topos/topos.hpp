@@ -9,6 +9,8 @@
 #include <topos/parallel.hpp>
 #include <topos/placement.hpp>
 #include <topos/runtime.hpp>
+#include <topos/shm.hpp>
+#include <topos/sync.hpp>
 #include <topos/task_group.hpp>
 #include <topos/topology.hpp>
 #include <topos/version.hpp>
