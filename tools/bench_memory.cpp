@@ -179,7 +179,7 @@ int run_bench_latency(const bench_common_options& opts) {
                              "/size:" + std::to_string(sizes[s]);
                     r.iterations = loads;
                     r.real_time = per_load;
-                    r.cpu_time = cpu * 1e9 / static_cast<double>(loads * (reps + 1) + warm - loads);
+                    r.cpu_time = cpu * 1e9 / static_cast<double>(warm + loads * reps); // per load, warm-up included
                     r.time_unit = "ns";
                     r.repetitions = reps;
                     r.counters = {{"from_node", from[f]},
