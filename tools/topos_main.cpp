@@ -84,11 +84,13 @@ topos::cli::command_set define_commands(CLI::App& app, command_line& args) {
     return commands;
 }
 
-std::string command_names(const topos::cli::command_set& commands) {
+// The top-level commands, for "expected 'info', 'places', ... or 'run'".
+std::string command_names(const CLI::App& app) {
+    const auto subs = app.get_subcommands([](const CLI::App*) { return true; });
     std::string out;
-    for (std::size_t i = 0; i < commands.size(); ++i) {
-        out += (i == 0 ? "" : (i + 1 == commands.size() ? " or " : ", "));
-        out += "'" + commands[i].app->get_name() + "'";
+    for (std::size_t i = 0; i < subs.size(); ++i) {
+        out += (i == 0 ? "" : (i + 1 == subs.size() ? " or " : ", "));
+        out += "'" + subs[i]->get_name() + "'";
     }
     return out;
 }
@@ -102,11 +104,11 @@ std::string join(const std::vector<std::string>& words) {
 }
 
 // CLI11's own report spans several lines; ours is one.
-int report_parse_error(const CLI::App& app, const topos::cli::command_set& commands, const CLI::ParseError& e) {
+int report_parse_error(const CLI::App& app, const CLI::ParseError& e) {
     const auto chosen = app.get_subcommands();
     const auto stray = app.remaining();
     if (chosen.empty() && !stray.empty() && !stray.front().starts_with('-')) {
-        report_error("unknown command '" + stray.front() + "'; expected " + command_names(commands) + " (see 'topos --help')");
+        report_error("unknown command '" + stray.front() + "'; expected " + command_names(app) + " (see 'topos --help')");
         return k_exit_usage;
     }
     // The innermost subcommand the user named (e.g. `shm rm`) owns the help.
@@ -205,7 +207,7 @@ int main(int argc, char** argv) {
     // Broken pipes surface as EPIPE from write() rather than killing us.
     std::signal(SIGPIPE, SIG_IGN);
 
-    CLI::App app("topos: inspect the NUMA topology and plan thread placement", "topos");
+    CLI::App app("topos: inspect the NUMA topology, plan and test thread placement, manage shared segments, measure locality", "topos");
     command_line args;
     const topos::cli::command_set commands = define_commands(app, args);
     try {
@@ -213,7 +215,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::Success& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        return report_parse_error(app, commands, e);
+        return report_parse_error(app, e);
     }
     if (app.get_subcommands().empty()) {
         std::cerr << app.help();
