@@ -480,7 +480,12 @@ orphan_heap& orphans() {
 }
 
 enum class heap_state : std::uint8_t { fresh, live, dead };
-constinit thread_local thread_heap* t_heap = nullptr;
+// The calling thread's heap. Initial-exec: in position-independent code the
+// default model reaches a thread_local through a call to __tls_get_addr, which
+// the linker may rewrite away but which still makes the compiler save
+// registers in every fast path. Initial-exec costs 8 bytes of the static TLS
+// block (glibc keeps a surplus for libraries loaded with dlopen).
+[[gnu::tls_model("initial-exec")]] constinit thread_local thread_heap* t_heap = nullptr;
 
 constexpr std::ptrdiff_t k_no_rseq = std::numeric_limits<std::ptrdiff_t>::min();
 // Where the kernel's cpu_id for the calling thread lies, from the thread
@@ -833,10 +838,6 @@ std::atomic<std::uint8_t*> g_region_map{nullptr};
 
 constinit thread_local bool t_reentered = false;
 
-alloc_reentry_guard::alloc_reentry_guard() noexcept : m_previous(t_reentered) { t_reentered = true; }
-
-alloc_reentry_guard::~alloc_reentry_guard() { t_reentered = m_previous; }
-
 // Lock order: registry, orphans, arenas by node; the status lock (numa_layer)
 // nests inside an arena lock and is taken by its own fork handlers last.
 void alloc_fork_prepare() noexcept {
@@ -912,36 +913,46 @@ void* small_alloc(std::size_t bytes, std::size_t alignment, int node) {
 
 namespace {
 
-// The slow path of small_alloc_local: allocates from the caller's node and
-// points the heap's local cache at that node.
-[[gnu::noinline]] void* small_alloc_local_slow(std::size_t bytes, std::uint32_t cpu);
-
-// small_alloc_local's fast path, for the CPU the caller just read.
-inline void* small_alloc_on_cpu(std::size_t bytes, std::uint32_t cpu) {
-    thread_heap* h = t_heap;
-    if (h != nullptr && h->m_cpu == cpu) [[likely]] {
-        span* s = h->m_local->m_current[class_fast(bytes)];
-        if (s != nullptr) [[likely]] {
-            free_block* blk = s->m_local_free;
-            if (blk != nullptr) [[likely]] {
-                s->m_local_free = blk->m_next;
-                add_used(s, 1);
-                return blk;
-            }
+// A block from the span nh allocates class cls from; nullptr when it has none at hand.
+inline free_block* pop_current(node_heap* nh, std::size_t cls) noexcept {
+    span* s = nh->m_current[cls];
+    if (s != nullptr) [[likely]] {
+        free_block* blk = s->m_local_free;
+        if (blk != nullptr) [[likely]] {
+            s->m_local_free = blk->m_next;
+            add_used(s, 1);
+            return blk;
         }
     }
-    return small_alloc_local_slow(bytes, cpu);
+    return nullptr;
 }
 
-// small_alloc_local where glibc registered no rseq area.
-[[gnu::noinline]] void* small_alloc_local_no_rseq(std::size_t bytes) {
-    return small_alloc_on_cpu(bytes, static_cast<std::uint32_t>(sched_getcpu()));
+// The kernel's cpu_id for the calling thread, from the rseq area at a
+// constant offset of the thread pointer.
+// pre: offset != k_no_rseq (a thread heap of the process was made with rseq).
+inline std::uint32_t rseq_cpu(std::ptrdiff_t offset) noexcept {
+    const auto* id =
+        reinterpret_cast<const std::uint32_t*>(static_cast<const char*>(__builtin_thread_pointer()) + offset);
+    // relaxed: the kernel rewrites cpu_id when it moves the thread; any recent value will do
+    return __atomic_load_n(id, __ATOMIC_RELAXED);
 }
 
-void* small_alloc_local_slow(std::size_t bytes, std::uint32_t cpu) {
+// The slow path of small_alloc_local: reads the CPU again (sched_getcpu where
+// glibc registered no rseq area, for which this is also the fast path),
+// allocates from that CPU's node and points the heap's local cache at it.
+// Takes only `bytes`, so the fast path's tail call keeps nothing alive and
+// the fast path saves no registers.
+[[gnu::noinline]] void* small_alloc_local_slow(std::size_t bytes) {
+    // relaxed: as in small_alloc_local
+    const std::ptrdiff_t offset = g_cpu_id_offset.load(std::memory_order_relaxed);
+    const std::uint32_t cpu =
+        offset == k_no_rseq ? static_cast<std::uint32_t>(sched_getcpu()) : rseq_cpu(offset);
     const std::size_t cls = class_fast(bytes);
     thread_heap* h = t_heap;
     if (h != nullptr && h->m_cpu == cpu) {
+        if (free_block* blk = pop_current(h->m_local, cls)) {
+            return blk;
+        }
         // The class's span ran dry on the node the cache already serves.
         const alloc_reentry_guard guard;
         return heap_alloc(h, cls, h->m_local_node);
@@ -957,21 +968,9 @@ void* small_alloc_local_slow(std::size_t bytes, std::uint32_t cpu) {
     return p;
 }
 
-} // namespace
-
-void* small_alloc_local(std::size_t bytes) {
-    // relaxed: written once with the same value by every first heap, read after this thread's
-    const std::ptrdiff_t offset = g_cpu_id_offset.load(std::memory_order_relaxed);
-    if (offset == k_no_rseq) [[unlikely]] {
-        return small_alloc_local_no_rseq(bytes); // a tail call: the fast path saves no registers
-    }
-    const auto* id =
-        reinterpret_cast<const std::uint32_t*>(static_cast<const char*>(__builtin_thread_pointer()) + offset);
-    // relaxed: the kernel rewrites cpu_id when it moves the thread; any recent value will do
-    return small_alloc_on_cpu(bytes, __atomic_load_n(id, __ATOMIC_RELAXED));
-}
-
-void small_free(void* p) {
+// The fast path of small_free and node_free (see span::m_owner).
+// pre: region_of(p) == region::arena.
+inline void small_free_inline(void* p) {
     span* s = span_of(chunk_of(p), p);
 #ifndef NDEBUG
     // m_block_size cannot change while a block of s is out, so any thread may read it.
@@ -997,6 +996,40 @@ void small_free(void* p) {
     }
     free_not_owned(h, p);
 }
+
+} // namespace
+
+void* small_alloc_local(std::size_t bytes) {
+    // relaxed: written once with the same value by every first heap, read after this thread's
+    const std::ptrdiff_t offset = g_cpu_id_offset.load(std::memory_order_relaxed);
+    thread_heap* h = t_heap;
+    if (offset != k_no_rseq && h != nullptr && h->m_cpu == rseq_cpu(offset)) [[likely]] {
+        if (free_block* blk = pop_current(h->m_local, class_fast(bytes))) [[likely]] {
+            return blk;
+        }
+    }
+    return small_alloc_local_slow(bytes);
+}
+
+void small_free(void* p) { small_free_inline(p); }
+
+} // namespace topos::detail
+
+namespace topos {
+
+// Here rather than in memory.cpp so that the arena's fast path is inlined
+// behind the region test: one call per free.
+void node_free(void* p) {
+    if (detail::region_of(p) == detail::region::arena) [[likely]] {
+        detail::small_free_inline(p);
+        return;
+    }
+    detail::free_foreign(p);
+}
+
+} // namespace topos
+
+namespace topos::detail {
 
 std::size_t small_usable_size(const void* p) noexcept {
     chunk* c = chunk_of(p);

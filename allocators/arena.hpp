@@ -31,9 +31,12 @@
 // RJ 5118, 1986) with push only; the holder takes the whole list with one
 // exchange, never a single element, so the ABA problem cannot arise.
 //
-// The fast paths (small_alloc_local, small_free) touch only the thread's heap,
-// one span header and the block: no lock, no atomic read-modify-write, no
-// node lookup and no counter. The heap caches the CPU it last ran on with
+// The fast paths (small_alloc_local, small_free and node_free, which has the
+// same path behind its region test) touch only the thread's heap, one span
+// header and the block: no lock, no atomic read-modify-write, no call, no
+// node lookup and no counter. topos::allocate is inline (memory.hpp), so a
+// caller's constant policy and options fold to one size test in front of
+// small_alloc_local. The heap caches the CPU it last ran on with
 // that CPU's node heap and compares it with the cpu_id the kernel keeps in
 // the thread's rseq area, so the `local` node is exact after any migration
 // at the cost of one load. Bytes in use are not counted per call: each span
@@ -117,7 +120,11 @@ void* small_alloc(std::size_t bytes, std::size_t alignment, int node);
 void* small_alloc_local(std::size_t bytes);
 // pre: region_of(p) == region::arena. Throws memory_error for a pointer that is
 // not the start of a live block (checked in debug builds; cheap checks always).
+// topos::node_free (arena.cpp) has the same fast path behind its region test.
 void small_free(void* p);
+// node_free of a pointer outside the arenas (memory.cpp): a page block, or a
+// memory_error for a pointer topos did not hand out.
+void free_foreign(void* p);
 // pre: region_of(p) == region::arena.
 std::size_t small_usable_size(const void* p) noexcept;
 // post: the logical node of the chunk p lies in.
@@ -136,8 +143,8 @@ inline bool alloc_reentered() noexcept { return t_reentered; }
 /// Marks the calling thread as inside a slow path for the guard's lifetime.
 class alloc_reentry_guard {
 public:
-    alloc_reentry_guard() noexcept;
-    ~alloc_reentry_guard();
+    alloc_reentry_guard() noexcept : m_previous(t_reentered) { t_reentered = true; }
+    ~alloc_reentry_guard() { t_reentered = m_previous; }
     alloc_reentry_guard(const alloc_reentry_guard&) = delete;
     alloc_reentry_guard& operator=(const alloc_reentry_guard&) = delete;
 

@@ -549,10 +549,9 @@ std::string mem_policy::to_string() const {
 
 // ---- allocation ---------------------------------------------------------------------
 
-namespace {
+namespace detail {
 
-// Everything allocate's fast path does not take.
-[[gnu::noinline]] void* allocate_slow(std::size_t bytes, const mem_policy& policy, const alloc_options& options) {
+void* allocate_slow(std::size_t bytes, const mem_policy& policy, const alloc_options& options) {
     if (bytes - 1 < k_small_max && options.alignment <= alignof(std::max_align_t) && is_pow2(options.alignment) &&
         !options.own_pages && !options.huge_pages) {
         return detail::small_alloc(bytes, alignof(std::max_align_t), small_node_for(policy));
@@ -566,18 +565,9 @@ namespace {
     return page_alloc(bytes, policy, options);
 }
 
-} // namespace
+void free_foreign(void* p) { free_checked(p, 0, false, "node_free"); }
 
-void* allocate(std::size_t bytes, const mem_policy& policy, const alloc_options& options) {
-    // Fast path: 1..k_small_max bytes at the default alignment or less (bytes - 1
-    // wraps for 0; alignment - 1 for 0), under the local policy.
-    if (bytes - 1 < k_small_max && options.alignment - 1 < alignof(std::max_align_t) &&
-        (options.alignment & (options.alignment - 1)) == 0 && policy.type() == mem_policy::kind::local &&
-        !options.own_pages && !options.huge_pages) [[likely]] {
-        return detail::small_alloc_local(bytes);
-    }
-    return allocate_slow(bytes, policy, options);
-}
+} // namespace detail
 
 void deallocate(void* p, std::size_t bytes) {
     if (detail::region_of(p) == detail::region::arena && bytes <= detail::small_usable_size(p)) [[likely]] {
@@ -594,14 +584,6 @@ void* node_malloc(std::size_t bytes, int node) {
         return detail::small_alloc(bytes, alignof(std::max_align_t), node);
     }
     return page_alloc(bytes, mem_policy::on_node(node), {});
-}
-
-void node_free(void* p) {
-    if (detail::region_of(p) == detail::region::arena) [[likely]] {
-        detail::small_free(p);
-        return;
-    }
-    free_checked(p, 0, false, "node_free");
 }
 
 std::size_t usable_size(const void* p) {

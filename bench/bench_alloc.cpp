@@ -65,10 +65,12 @@ struct allocator_api {
     void (*release)(void*) = nullptr;
 };
 
-// A program holds its policy (as numa_allocator does) rather than making one per call.
+// A program holds its policy (as numa_allocator does) rather than making one
+// per call; constant options too, so the slow path's call needs no temporary.
 constexpr topos::mem_policy k_local_policy{};
+constexpr topos::alloc_options k_default_options{};
 
-void* topos_alloc(std::size_t bytes) { return topos::allocate(bytes, k_local_policy); }
+void* topos_alloc(std::size_t bytes) { return topos::allocate(bytes, k_local_policy, k_default_options); }
 void topos_release(void* p) { topos::node_free(p); }
 
 // A peer from its shared library; empty name when the library is missing.

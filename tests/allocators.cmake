@@ -8,6 +8,13 @@ topos_add_gtest(topos_alloc_tests LABEL unit TIMEOUT 300 SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_degraded.cpp
 )
 
+# The `local` fast path reads the CPU from the rseq area glibc registers; where
+# there is none (tunable off, old kernels, valgrind) allocations take the path
+# that asks sched_getcpu. The arena tests again with rseq registration off.
+add_test(NAME alloc_arena_without_rseq COMMAND topos_alloc_tests --gtest_filter=AllocArena.*)
+set_tests_properties(alloc_arena_without_rseq PROPERTIES LABELS "unit" TIMEOUT 300
+  ENVIRONMENT "GLIBC_TUNABLES=glibc.pthread.rseq=0")
+
 # Placement checked against the kernel: needs several NUMA nodes (tests/numa-vm/run); skips elsewhere.
 topos_add_gtest(topos_numa_alloc_tests LABEL numa TIMEOUT 300
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/numa/test_numa_alloc.cpp LIBS PkgConfig::topos_numa)

@@ -95,6 +95,14 @@ struct alloc_options {
     bool own_pages = false;
 };
 
+namespace detail {
+// Internal entry points of allocate(), out of line in the library.
+// pre: 0 < bytes <= k_small_max. post: a block from the arena of the caller's node.
+[[nodiscard]] void* small_alloc_local(std::size_t bytes);
+// Every request allocate()'s inline test does not send to small_alloc_local.
+[[nodiscard]] void* allocate_slow(std::size_t bytes, const mem_policy& policy, const alloc_options& options);
+} // namespace detail
+
 /// Allocates `bytes` placed by `policy`. Small requests under local, on_node,
 /// preferred and bind go to the arena of the chosen node (bind: the nearest
 /// named node to the caller); under interleave, successive small objects
@@ -102,7 +110,20 @@ struct alloc_options {
 /// applied to its pages.
 /// Throws memory_error for zero or overflowing sizes and bad alignment,
 /// node_error for nodes the host lacks, std::bad_alloc when memory runs out.
-[[nodiscard]] void* allocate(std::size_t bytes, const mem_policy& policy = {}, const alloc_options& options = {});
+///
+/// Inline so that a caller's constant policy and options fold away: the test
+/// below is then one compare of `bytes` in front of the arena's fast path.
+[[nodiscard]] inline void* allocate(std::size_t bytes, const mem_policy& policy = {},
+                                    const alloc_options& options = {}) {
+    // 1..k_small_max bytes (bytes - 1 wraps for 0) at the default alignment or
+    // less (alignment - 1 wraps for 0), under the local policy.
+    if (bytes - 1 < k_small_max && options.alignment - 1 < alignof(std::max_align_t) &&
+        (options.alignment & (options.alignment - 1)) == 0 && policy.type() == mem_policy::kind::local &&
+        !options.own_pages && !options.huge_pages) [[likely]] {
+        return detail::small_alloc_local(bytes);
+    }
+    return detail::allocate_slow(bytes, policy, options);
+}
 
 /// Returns a block from allocate(). `bytes` must be at most what was asked for.
 /// nullptr is ignored. Throws memory_error for a pointer topos did not hand out.
