@@ -233,6 +233,17 @@ public:
         m_head = s;
         ++m_size;
     }
+    void push_back(span* s) noexcept {
+        s->m_next = nullptr;
+        s->m_prev = m_tail;
+        if (m_tail != nullptr) {
+            m_tail->m_next = s;
+        } else {
+            m_head = s;
+        }
+        m_tail = s;
+        ++m_size;
+    }
     void remove(span* s) noexcept {
         (s->m_prev != nullptr ? s->m_prev->m_next : m_head) = s->m_next;
         (s->m_next != nullptr ? s->m_next->m_prev : m_tail) = s->m_prev;
@@ -781,9 +792,13 @@ void* small_alloc_slow(std::size_t cls, int node) {
         return;
     }
     if (s->m_full) {
+        // To the back: a span that has just one free block would give the
+        // next span switch one block and send the following allocation back
+        // here. At the back it gathers the frees that arrive until the spans
+        // ahead of it are used up (mimalloc queues unfull pages the same way).
         b.m_full.remove(s);
         s->m_full = false;
-        b.m_partial.push_front(s);
+        b.m_partial.push_back(s);
     }
     if (used(s) == 0) {
         if (b.m_spare == nullptr) {
