@@ -8,7 +8,10 @@
 // half as a task and keeps the left, until a piece has at most `grain`
 // iterations. grain 0 (the default) means automatic: about 8 pieces per
 // worker, which keeps the per-piece overhead negligible for tiny bodies and
-// still leaves thieves something to balance with.
+// still leaves thieves something to balance with, and never more than
+// k_max_auto_grain iterations a piece, so long loops end with small pieces
+// and no worker waits long for the last one (a spawn costs well under 0.1%
+// of a 64Ki-iteration piece even for a 1 ns body).
 //
 // The calling thread takes part: a worker of `rt` directly, any other thread
 // through one of the runtime's guest slots (when all are taken, the loop is
@@ -31,9 +34,11 @@
 namespace topos {
 namespace detail {
 
+inline constexpr std::size_t k_max_auto_grain = std::size_t{1} << 16;
+
 [[nodiscard]] inline std::size_t auto_grain(std::size_t n, unsigned threads) noexcept {
     const std::size_t pieces = 8 * static_cast<std::size_t>(threads == 0 ? 1 : threads);
-    return std::max<std::size_t>(1, n / pieces);
+    return std::clamp<std::size_t>(n / pieces, 1, k_max_auto_grain);
 }
 
 template <class Index, class Body>
