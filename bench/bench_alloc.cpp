@@ -188,18 +188,22 @@ void finish(benchmark::State& state, timing time, double ops, std::size_t rss_be
     }
 }
 
-void bench_churn(benchmark::State& state, const allocator_api& a) {
-    constexpr std::size_t k_live = 4096;
-    constexpr std::size_t k_ops = 1 << 21;
+// Each thread keeps k_live blocks and replaces a random one k_ops times; the
+// sizes come from the thread's own generator, make_sizes(t)(). Every block is
+// tagged when allocated and checked before it is freed.
+template <class MakeSizes>
+void bench_replace(benchmark::State& state, const allocator_api& a, std::size_t k_live, std::size_t k_ops,
+                   MakeSizes make_sizes) {
     for (auto _ : state) {
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
         const std::size_t rss_before = rss_bytes();
         const timing elapsed = run_threads([&](unsigned t) {
             std::mt19937 rng(t + 1);
+            auto next_size = make_sizes(t);
             std::vector<slot> live(k_live);
             for (auto& s : live) {
-                s.bytes = static_cast<std::uint32_t>(16 + rng() % 512);
+                s.bytes = next_size();
                 s.t = static_cast<std::uint8_t>(rng());
                 s.p = a.alloc(s.bytes);
                 tag(s.p, s.bytes, s.t);
@@ -212,7 +216,7 @@ void bench_churn(benchmark::State& state, const allocator_api& a) {
                 slot& s = live[rng() % k_live];
                 my_bad += tagged(s.p, s.bytes, s.t) ? 0U : 1U;
                 a.release(s.p);
-                s.bytes = static_cast<std::uint32_t>(16 + rng() % 512);
+                s.bytes = next_size();
                 s.p = a.alloc(s.bytes);
                 tag(s.p, s.bytes, s.t);
             }
@@ -221,8 +225,15 @@ void bench_churn(benchmark::State& state, const allocator_api& a) {
             }
             bad += my_bad;
         });
-        finish(state, elapsed, 2.0 * k_ops * k_threads, rss_before, rss_peak.load(), bad.load());
+        finish(state, elapsed, 2.0 * static_cast<double>(k_ops) * k_threads, rss_before, rss_peak.load(), bad.load());
     }
+}
+
+// Small-object churn: uniform sizes 16-527 B, 4096 live blocks a thread.
+void bench_churn(benchmark::State& state, const allocator_api& a) {
+    bench_replace(state, a, 4096, std::size_t{1} << 21, [](unsigned t) {
+        return [gen = std::mt19937(t + 101)]() mutable { return static_cast<std::uint32_t>(16 + gen() % 512); };
+    });
 }
 
 void bench_larson(benchmark::State& state, const allocator_api& a) {
@@ -352,42 +363,10 @@ const std::vector<std::uint32_t>& pareto_sizes() {
 }
 
 void bench_alloc_test(benchmark::State& state, const allocator_api& a) {
-    constexpr std::size_t k_live = 4096;
-    constexpr std::size_t k_ops = 1 << 19;
     const auto& sizes = pareto_sizes();
-    for (auto _ : state) {
-        std::atomic<std::uint64_t> bad{0};
-        std::atomic<std::size_t> rss_peak{0};
-        const std::size_t rss_before = rss_bytes();
-        const timing elapsed = run_threads([&](unsigned t) {
-            std::mt19937 rng(t + 5);
-            std::vector<slot> live(k_live);
-            std::size_t next = t * 977;
-            for (auto& s : live) {
-                s.bytes = sizes[next++ % sizes.size()];
-                s.t = static_cast<std::uint8_t>(next);
-                s.p = a.alloc(s.bytes);
-                tag(s.p, s.bytes, s.t);
-            }
-            if (t == 0) {
-                rss_peak.store(rss_bytes());
-            }
-            std::uint64_t my_bad = 0;
-            for (std::size_t i = 0; i < k_ops; ++i) {
-                slot& s = live[rng() % k_live];
-                my_bad += tagged(s.p, s.bytes, s.t) ? 0U : 1U;
-                a.release(s.p);
-                s.bytes = sizes[next++ % sizes.size()];
-                s.p = a.alloc(s.bytes);
-                tag(s.p, s.bytes, s.t);
-            }
-            for (auto& s : live) {
-                a.release(s.p);
-            }
-            bad += my_bad;
-        });
-        finish(state, elapsed, 2.0 * k_ops * k_threads, rss_before, rss_peak.load(), bad.load());
-    }
+    bench_replace(state, a, 4096, std::size_t{1} << 19, [&sizes](unsigned t) {
+        return [&sizes, next = std::size_t{t} * 977]() mutable { return sizes[next++ % sizes.size()]; };
+    });
 }
 
 void bench_cache_scratch(benchmark::State& state, const allocator_api& a) {
