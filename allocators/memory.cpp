@@ -374,13 +374,43 @@ void page_free(page_header* h) noexcept {
     unmap_block(h);
 }
 
+#ifndef TOPOS_ALLOC_STANDALONE
+// Shared segments' mappings (base, bytes), registered by runtime/shm.cpp.
+struct shared_mappings {
+    std::mutex lock;
+    std::vector<std::pair<std::uintptr_t, std::size_t>> ranges;
+};
+shared_mappings& mappings() {
+    static shared_mappings m;
+    return m;
+}
+#endif
+
+// True when [p, p+bytes) lies inside one registered shared mapping.
+bool in_shared_mapping([[maybe_unused]] const void* p, [[maybe_unused]] std::size_t bytes) {
+#ifndef TOPOS_ALLOC_STANDALONE
+    const auto q = reinterpret_cast<std::uintptr_t>(p);
+    auto& m = mappings();
+    std::lock_guard guard(m.lock);
+    return std::any_of(m.ranges.begin(), m.ranges.end(), [&](const auto& r) {
+        return q >= r.first && q - r.first < r.second && bytes <= r.second - (q - r.first);
+    });
+#else
+    return false;
+#endif
+}
+
 // The page block holding [p, p+bytes), checked for page_nodes/migrate/set_mem_policy.
+// nullptr for a range inside a registered shared mapping (no block header).
 page_header* page_range(const void* p, std::size_t bytes, const char* what) {
     check_size(bytes, what);
     const std::size_t page = detail::page_size();
     if (reinterpret_cast<std::uintptr_t>(p) % page != 0) {
         throw memory_error(std::string(what) + ": pointer " + hex(p) + " is not aligned to the page size (" +
                            std::to_string(page) + ")");
+    }
+    if (in_shared_mapping(p, bytes)) {
+        return nullptr;
     }
     const detail::region r = detail::region_of(p);
     if (r == detail::region::arena) {
@@ -604,6 +634,21 @@ std::size_t usable_size(const void* p) {
 
 // ---- pages ----------------------------------------------------------------------------
 
+#ifndef TOPOS_ALLOC_STANDALONE
+void detail::register_shared_mapping(void* base, std::size_t bytes) {
+    auto& m = mappings();
+    std::lock_guard guard(m.lock);
+    m.ranges.emplace_back(reinterpret_cast<std::uintptr_t>(base), bytes);
+}
+
+void detail::unregister_shared_mapping(void* base) noexcept {
+    auto& m = mappings();
+    std::lock_guard guard(m.lock);
+    const auto q = reinterpret_cast<std::uintptr_t>(base);
+    std::erase_if(m.ranges, [q](const auto& r) { return r.first == q; });
+}
+#endif
+
 std::vector<int> page_nodes(const void* p, std::size_t bytes) {
     page_range(p, bytes, "page_nodes");
     std::vector<int> out;
@@ -614,12 +659,14 @@ std::vector<int> page_nodes(const void* p, std::size_t bytes) {
 std::size_t migrate(void* p, std::size_t bytes, int node) {
     page_header* h = page_range(p, bytes, "migrate");
     detail::check_node(node, "migrate");
-    h->m_cache_node = -1; // its pages may now sit elsewhere: never cached
+    if (h != nullptr) {
+        h->m_cache_node = -1; // its pages may now sit elsewhere: never cached
+    }
     const mem_policy target = mem_policy::on_node(node);
     detail::apply_policy(p, round_up(bytes, detail::page_size()), target);
     std::vector<int> where;
     detail::move_pages_to(pages_of(p, bytes), node, where);
-    if (p == user_of(h) && bytes >= h->m_user_bytes && h->m_node != node) {
+    if (h != nullptr && p == user_of(h) && bytes >= h->m_user_bytes && h->m_node != node) {
         auto& c = pages_count();
         c.add(h->m_node, -static_cast<std::int64_t>(h->m_user_bytes), -static_cast<std::int64_t>(h->m_map_bytes));
         h->m_node = node;
@@ -630,7 +677,9 @@ std::size_t migrate(void* p, std::size_t bytes, int node) {
 
 void set_mem_policy(void* p, std::size_t bytes, const mem_policy& policy) {
     page_header* h = page_range(p, bytes, "set_mem_policy");
-    h->m_cache_node = -1; // its pages may now sit elsewhere: never cached
+    if (h != nullptr) {
+        h->m_cache_node = -1; // its pages may now sit elsewhere: never cached
+    }
     detail::apply_policy(p, round_up(bytes, detail::page_size()), policy);
 }
 

@@ -80,6 +80,12 @@ void query_pages(const std::vector<void*>& pages, std::vector<int>& out);
 void move_pages_to(const std::vector<void*>& pages, int node, std::vector<int>& out);
 
 void note_degraded(const std::string& line);
+
+// Mappings topos did not allocate but owns (shared segments, runtime/shm.cpp):
+// page_nodes, migrate and set_mem_policy accept ranges inside them. `base`
+// must be page-aligned; unregister before unmapping. Not in the drop-in malloc.
+void register_shared_mapping(void* base, std::size_t bytes);
+void unregister_shared_mapping(void* base) noexcept;
 // fork() handlers of the drop-in malloc for the status lock (taken after the arena locks).
 void status_fork_prepare() noexcept;
 void status_fork_release() noexcept;

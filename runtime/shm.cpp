@@ -415,6 +415,7 @@ shared_segment shared_segment::create(std::string_view name, std::size_t size, c
     seg.m_remove_on_exit = options.remove_on_creator_exit;
     seg.m_owner_pid = static_cast<int>(::getpid());
     guard.armed = false;
+    detail::register_shared_mapping(seg.m_base, seg.m_map_bytes); // page_nodes, migrate work on it
     return seg;
 }
 
@@ -567,6 +568,7 @@ shared_segment shared_segment::open(std::string_view name, const open_options& o
     seg.m_shmid = o.shmid;
     seg.m_dev = o.dev;
     seg.m_ino = o.ino;
+    detail::register_shared_mapping(seg.m_base, seg.m_map_bytes); // page_nodes, migrate work on it
     return seg;
 }
 
@@ -584,6 +586,7 @@ shared_segment shared_segment::open_raw(std::string_view name, const open_option
     seg.m_dev = o.dev;
     seg.m_ino = o.ino;
     seg.m_raw = true;
+    detail::register_shared_mapping(seg.m_base, seg.m_map_bytes); // page_nodes, migrate work on it
     return seg;
 }
 
@@ -683,6 +686,7 @@ void shared_segment::release() noexcept {
         } catch (const shm_error&) { // NOLINT(bugprone-empty-catch): a destructor cannot report it
         }
     }
+    detail::unregister_shared_mapping(m_base);
     if (m_api == shm_api::posix) {
         ::munmap(m_base, m_map_bytes);
     } else {

@@ -72,6 +72,9 @@ protected:
         const auto kernel = kernel_nodes(seg.data(), seg.size());
         EXPECT_TRUE(std::all_of(kernel.begin(), kernel.end(), [&](int n) { return n == os(node); }))
             << ::testing::PrintToString(kernel);
+        // The allocator's page_nodes works on a segment too.
+        const auto via_memory = topos::page_nodes(seg.data(), seg.size());
+        EXPECT_EQ(via_memory, nodes);
     }
 
     std::unique_ptr<topology> m_topo;
@@ -118,6 +121,21 @@ TEST_F(NumaShmTest, PagesTouchedByAProcessOnNode0FollowTheSegment) {
         ASSERT_EQ(::sched_setaffinity(0, sizeof old_set, &old_set), 0);
         ASSERT_EQ(peer.wait(), 0);
         expect_all_on(seg, 1); // this process never wrote them: page_nodes finds the resident pages
+        shared_segment::remove(m_name, api);
+    }
+}
+
+TEST_F(NumaShmTest, MigrateMovesSegmentPages) {
+    for (const shm_api api : {shm_api::posix, shm_api::sysv}) {
+        SCOPED_TRACE(api == shm_api::posix ? "posix" : "sysv");
+        shm_options o;
+        o.api = api;
+        o.policy = mem_policy::on_node(1);
+        const shared_segment seg = shared_segment::create(m_name, k_pages * page(), o);
+        touch_all(seg);
+        expect_all_on(seg, 1);
+        EXPECT_EQ(topos::migrate(seg.data(), seg.size(), 0), k_pages);
+        expect_all_on(seg, 0);
         shared_segment::remove(m_name, api);
     }
 }

@@ -6,6 +6,7 @@
 #include "../shm/shm_test_layout.hpp"
 #include "../shm/shm_test_support.hpp"
 
+#include <topos/memory.hpp>
 #include <topos/shm.hpp>
 
 #include <gtest/gtest.h>
@@ -269,6 +270,24 @@ TEST_P(ShmApiTest, PagesAreAbsentUntilTouched) {
     // A second mapping that never touched them still finds the resident pages.
     const auto other = shared_segment::open(name, opts(GetParam())).page_nodes();
     EXPECT_EQ(other, nodes);
+    shared_segment::remove(name, GetParam());
+}
+
+// The allocator's page operations accept a live segment's pages, and only
+// ranges that stay inside it.
+TEST_P(ShmApiTest, MemoryPageOperationsWorkOnASegment) {
+    const std::string name = unique_name("pageops");
+    shm_options o = create_opts(GetParam());
+    o.policy = mem_policy::on_node(0);
+    const shared_segment seg = shared_segment::create(name, 8 * 4096, o);
+    static_cast<char*>(seg.data())[3 * 4096] = 1;
+    const auto nodes = topos::page_nodes(seg.data(), seg.size());
+    ASSERT_EQ(nodes.size(), 8U);
+    EXPECT_EQ(nodes[3], 0);
+    EXPECT_NO_THROW(topos::set_mem_policy(seg.data(), seg.size(), mem_policy::on_node(0)));
+    EXPECT_NO_THROW((void)topos::migrate(seg.data(), 4096, 0));
+    EXPECT_THROW((void)topos::page_nodes(seg.data(), seg.size() + 64 * 4096), topos::memory_error);
+    EXPECT_THROW((void)topos::page_nodes(static_cast<char*>(seg.data()) + 1, 4096), topos::memory_error);
     shared_segment::remove(name, GetParam());
 }
 
