@@ -77,24 +77,27 @@ protected:
         EXPECT_EQ(via_memory, nodes);
     }
 
+    // The test's segment of k_pages pages, through `api`, placed by `policy`.
+    [[nodiscard]] shared_segment make(shm_api api, const mem_policy& policy) const {
+        shm_options o;
+        o.api = api;
+        o.policy = policy;
+        return shared_segment::create(m_name, k_pages * page(), o);
+    }
+
     std::unique_ptr<topology> m_topo;
     std::string m_name;
 };
 
 TEST_F(NumaShmTest, PosixSegmentOnNode1HasEveryPageThere) {
-    shm_options o;
-    o.policy = mem_policy::on_node(1);
-    const shared_segment seg = shared_segment::create(m_name, k_pages * page(), o);
+    const shared_segment seg = make(shm_api::posix, mem_policy::on_node(1));
     touch_all(seg);
     expect_all_on(seg, 1);
     shared_segment::remove(m_name);
 }
 
 TEST_F(NumaShmTest, SysvSegmentOnNode1HasEveryPageThere) {
-    shm_options o;
-    o.api = shm_api::sysv;
-    o.policy = mem_policy::on_node(1);
-    const shared_segment seg = shared_segment::create(m_name, k_pages * page(), o);
+    const shared_segment seg = make(shm_api::sysv, mem_policy::on_node(1));
     touch_all(seg);
     expect_all_on(seg, 1);
     shared_segment::remove(m_name, shm_api::sysv);
@@ -105,10 +108,7 @@ TEST_F(NumaShmTest, SysvSegmentOnNode1HasEveryPageThere) {
 TEST_F(NumaShmTest, PagesTouchedByAProcessOnNode0FollowTheSegment) {
     for (const shm_api api : {shm_api::posix, shm_api::sysv}) {
         SCOPED_TRACE(api == shm_api::posix ? "posix" : "sysv");
-        shm_options o;
-        o.api = api;
-        o.policy = mem_policy::on_node(1);
-        const shared_segment seg = shared_segment::create(m_name, k_pages * page(), o);
+        const shared_segment seg = make(api, mem_policy::on_node(1));
         cpu_set_t old_set;
         ASSERT_EQ(::sched_getaffinity(0, sizeof old_set, &old_set), 0);
         cpu_set_t node0;
@@ -128,10 +128,7 @@ TEST_F(NumaShmTest, PagesTouchedByAProcessOnNode0FollowTheSegment) {
 TEST_F(NumaShmTest, MigrateMovesSegmentPages) {
     for (const shm_api api : {shm_api::posix, shm_api::sysv}) {
         SCOPED_TRACE(api == shm_api::posix ? "posix" : "sysv");
-        shm_options o;
-        o.api = api;
-        o.policy = mem_policy::on_node(1);
-        const shared_segment seg = shared_segment::create(m_name, k_pages * page(), o);
+        const shared_segment seg = make(api, mem_policy::on_node(1));
         touch_all(seg);
         expect_all_on(seg, 1);
         EXPECT_EQ(topos::migrate(seg.data(), seg.size(), 0), k_pages);
@@ -143,10 +140,7 @@ TEST_F(NumaShmTest, MigrateMovesSegmentPages) {
 TEST_F(NumaShmTest, InterleavedSegmentAlternatesNodes) {
     for (const shm_api api : {shm_api::posix, shm_api::sysv}) {
         SCOPED_TRACE(api == shm_api::posix ? "posix" : "sysv");
-        shm_options o;
-        o.api = api;
-        o.policy = mem_policy::interleave({0, 1});
-        const shared_segment seg = shared_segment::create(m_name, k_pages * page(), o);
+        const shared_segment seg = make(api, mem_policy::interleave({0, 1}));
         touch_all(seg);
         const auto nodes = seg.page_nodes();
         ASSERT_EQ(nodes.size(), k_pages);
