@@ -25,7 +25,6 @@ namespace topos::detail {
 namespace {
 
 constexpr std::size_t k_spans_per_chunk = k_chunk_size / k_span_size; // span 0 holds the header
-constexpr std::size_t k_region_count = std::size_t{1} << (k_address_bits - k_chunk_shift);
 constexpr std::uint64_t k_chunk_magic = 0x746f706f735f6368; // "topos_ch"
 // Committed empty spans an arena keeps for reuse before decommitting the oldest.
 constexpr std::size_t k_retained_spans = 32;
@@ -108,31 +107,16 @@ std::size_t class_for(std::size_t bytes, std::size_t alignment) noexcept {
 
 // ---- region map --------------------------------------------------------------
 
-// The region map, made on first use by a chunk or page block.
-std::uint8_t* region_map() noexcept {
-    // One byte per 4 MiB of the 47-bit user address space: 32 MiB reserved,
-    // pages appear only where chunks are. Never unmapped.
-    static std::uint8_t* map = [] {
-        void* p = mmap(nullptr, k_region_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                       -1, 0);
-        auto* m = p == MAP_FAILED ? nullptr : static_cast<std::uint8_t*>(p);
-        // relaxed: see region_of; the map's bytes that matter are written after this store
-        g_region_map.store(m, std::memory_order_relaxed);
-        return m;
-    }();
-    return map;
-}
-
 std::size_t region_index(const void* p) noexcept { return reinterpret_cast<std::uintptr_t>(p) >> k_chunk_shift; }
 
 void store_region(std::size_t index, region r) noexcept {
     // relaxed: a region is marked before its memory is handed out, and the
     // hand-off to any thread that frees it orders the two.
-    std::atomic_ref<std::uint8_t>(region_map()[index]).store(static_cast<std::uint8_t>(r), std::memory_order_relaxed);
+    std::atomic_ref<std::uint8_t>(g_region_map[index]).store(static_cast<std::uint8_t>(r), std::memory_order_relaxed);
 }
 
 region load_region(std::size_t index) noexcept {
-    return static_cast<region>(std::atomic_ref<std::uint8_t>(region_map()[index]).load(std::memory_order_relaxed));
+    return static_cast<region>(std::atomic_ref<std::uint8_t>(g_region_map[index]).load(std::memory_order_relaxed));
 }
 
 // ---- chunks and spans ----------------------------------------------------------
@@ -151,7 +135,10 @@ struct span {
     free_block* m_local_free = nullptr;
     span* m_prev = nullptr;
     span* m_next = nullptr;
-    // Blocks out of the local list (remote frees count until collected).
+    // Blocks out of the local list (remote frees count until collected),
+    // with k_full_bit set while the span is on its owner's full list: one
+    // word, so the free fast path tells "now empty" and "was full" apart
+    // from "nothing to do" with one signed test of the decremented value.
     // Atomic only so get_memory_counters can read it (relaxed) under the
     // arena lock: the holder writes it with a relaxed load and store, no RMW.
     std::atomic<std::uint32_t> m_used{0};
@@ -160,7 +147,6 @@ struct span {
     std::uint32_t m_block_size = 0;
     std::uint16_t m_class = 0;
     std::uint16_t m_node = 0;     // the chunk's node, kept here so a free reads one cache line
-    bool m_full = false;          // on the owner's full list
     bool m_committed = false;     // pages may be resident (not decommitted since last use)
     // Any thread reads it to decide local or remote free; only the owner and
     // the arena (under its lock) write it. A thread sees its own heap here
@@ -189,11 +175,25 @@ void set_state(span* s, span_state state) noexcept {
     s->m_state.store(state, std::memory_order_relaxed);
 }
 
-std::uint32_t used(const span* s) noexcept { return s->m_used.load(std::memory_order_relaxed); }
+// The flag of span::m_used. Counts stay far below it (at most 4096 blocks).
+constexpr std::uint32_t k_full_bit = 0x80000000U;
 
-// pre: the caller holds s. Not a read-modify-write: only the holder writes m_used.
+std::uint32_t used(const span* s) noexcept { return s->m_used.load(std::memory_order_relaxed) & ~k_full_bit; }
+
+// pre: the caller holds s. Not a read-modify-write: only the holder writes
+// m_used. Keeps the full flag.
 void add_used(span* s, std::int32_t delta) noexcept {
-    s->m_used.store(static_cast<std::uint32_t>(static_cast<std::int32_t>(used(s)) + delta), std::memory_order_relaxed);
+    s->m_used.store(static_cast<std::uint32_t>(static_cast<std::int32_t>(s->m_used.load(std::memory_order_relaxed)) +
+                                               delta),
+                    std::memory_order_relaxed);
+}
+
+// True while s is on its owner's full list. pre: the caller holds s.
+bool is_full(const span* s) noexcept { return (s->m_used.load(std::memory_order_relaxed) & k_full_bit) != 0; }
+
+// pre: the caller holds s, and moves it onto (full) or off its full list.
+void set_full(span* s, bool full) noexcept {
+    s->m_used.store(used(s) | (full ? k_full_bit : 0U), std::memory_order_relaxed);
 }
 
 chunk* chunk_of(const void* p) noexcept {
@@ -305,9 +305,6 @@ void sub_os_bytes(node_arena& a, std::uint64_t bytes) noexcept {
 
 // pre: a.m_lock held. post: a fresh chunk's spans are on m_empty_fresh; false when out of memory.
 bool new_chunk_locked(node_arena& a) {
-    if (region_map() == nullptr) {
-        return false;
-    }
     void* base = map_aligned(k_chunk_size, k_chunk_size);
     if (base == nullptr) {
         return false;
@@ -374,7 +371,7 @@ void decommit_oldest_locked(node_arena& a) {
 void release_span_locked(node_arena& a, span* s, std::size_t retained_spans, std::size_t retained_chunks) {
     set_state(s, span_state::empty);
     s->m_local_free = nullptr;
-    s->m_full = false;
+    set_full(s, false);
     // relaxed: the span is on no thread's lists; the next owner is set under this lock
     s->m_owner.store(nullptr, std::memory_order_relaxed);
     a.m_empty_committed.push_front(s);
@@ -392,8 +389,17 @@ void release_span_locked(node_arena& a, span* s, std::size_t retained_spans, std
 
 // ---- thread heaps ---------------------------------------------------------------------
 
+// The span of the direct table's empty entries: no free block, ever, so the
+// fast path falls through to the slow path. Never written: the fast path
+// writes a span only after finding a block on it.
+constinit span g_no_span{};
+
 struct bin {
     span** m_current = nullptr; // the node heap's slot for the span allocated from (on no list)
+    // The node heap's direct entries of the sizes this class serves (none
+    // above k_table_max): they mirror *m_current, see node_heap::m_direct.
+    span** m_direct_first = nullptr;
+    std::uint32_t m_direct_count = 0;
     span_list m_partial;       // owned spans with free blocks
     span_list m_full;          // owned spans without local free blocks at last look
     // An emptied span the bin keeps (on m_partial) instead of returning it to
@@ -409,13 +415,36 @@ struct node_heap {
         for (std::size_t c = 0; c < k_class_count; ++c) {
             m_bins[c].m_current = &m_current[c];
         }
+        m_direct.fill(&g_no_span);
+        for (std::size_t i = 1; i < m_direct.size(); ++i) {
+            bin& b = m_bins[class_of(i * 16)];
+            if (b.m_direct_first == nullptr) {
+                b.m_direct_first = &m_direct[i];
+            }
+            ++b.m_direct_count;
+        }
     }
     node_heap(const node_heap&) = delete;
     node_heap& operator=(const node_heap&) = delete;
 
+    // The current span of each size up to k_table_max by 16-byte steps
+    // (entry (bytes + 15) / 16), g_no_span where the class has none: the
+    // allocation fast path reads its span in one load, with no class
+    // computation and no null test (mimalloc's pages_free_direct does the
+    // same by 8-byte words). Every class's entries are consecutive.
+    std::array<span*, k_table_max / 16 + 1> m_direct{};
     std::array<span*, k_class_count> m_current{};
     std::array<bin, k_class_count> m_bins;
 };
+
+// Makes s (nullptr for none) the span b allocates from, in the direct table too.
+void set_current(bin& b, span* s) noexcept {
+    *b.m_current = s;
+    span* direct = s != nullptr ? s : &g_no_span;
+    for (std::uint32_t i = 0; i < b.m_direct_count; ++i) {
+        b.m_direct_first[i] = direct;
+    }
+}
 
 // Owner-private except the counters, which the owner writes (relaxed load and
 // store, never contended) and get_memory_counters reads.
@@ -425,17 +454,8 @@ struct alignas(64) thread_heap {
           m_in_use(std::make_unique<std::atomic<std::int64_t>[]>(nodes)),
           m_remote_frees(std::make_unique<std::atomic<std::uint64_t>[]>(nodes)) {}
 
-    // The `local` policy's cache: the CPU the thread ran on at its last slow
-    // path and that CPU's node heap. Invariant: m_local is non-null and
-    // belongs to node_of_cpu(m_cpu) whenever m_cpu != k_no_cpu, so a fast
-    // path that reads the same CPU needs no node lookup. Nothing
-    // may keep the node of a thread any longer: rseq's cpu_id changes as soon
-    // as the kernel moves the thread, and the next call takes the slow path.
-    std::uint32_t m_cpu = k_no_cpu;
+    // The node of t_local's CPU (valid while t_local.m_cpu != k_no_cpu).
     int m_local_node = 0;
-    node_heap* m_local = nullptr;
-    // Never a CPU, nor what a failed sched_getcpu (-1) reads as.
-    static constexpr std::uint32_t k_no_cpu = 0xfffffffe;
 
     std::vector<node_heap*> m_nodes; // lazily created, one per node touched
     // Bytes in use are counted by the spans (m_used); this counts, per node,
@@ -498,15 +518,56 @@ enum class heap_state : std::uint8_t { fresh, live, dead };
 // block (glibc keeps a surplus for libraries loaded with dlopen).
 [[gnu::tls_model("initial-exec")]] constinit thread_local thread_heap* t_heap = nullptr;
 
-constexpr std::ptrdiff_t k_no_rseq = std::numeric_limits<std::ptrdiff_t>::min();
-// Where the kernel's cpu_id for the calling thread lies, from the thread
-// pointer: in the rseq area glibc registers for every thread, at the same
-// offset in each. k_no_rseq when glibc registered none (tunable off, old
-// kernel, valgrind). Set by the first thread heap, before any fast path runs.
-// The CPU is then one load from a constant offset of the thread pointer:
-// cheaper than sched_getcpu's call, and than a pointer kept in the heap,
-// whose load would sit in series with the heap's.
-std::atomic<std::ptrdiff_t> g_cpu_id_offset{k_no_rseq};
+// Never a CPU, nor what a failed sched_getcpu (-1) or rseq's cpu_id before
+// or after a failed registration (-1, -2) reads as.
+// Bit 3 is set, so it is not the low half of a 16-aligned pointer either
+// (see g_cpu_id_offset).
+constexpr std::uint32_t k_no_cpu = 0xfffffff8;
+
+// The `local` policy's cache: the CPU the thread ran on at its last slow path
+// and the thread heap's node heap of that CPU's node. Invariant: m_heap is
+// non-null, belongs to t_heap and to node_of_cpu(m_cpu) whenever m_cpu !=
+// k_no_cpu, so a fast path that reads the same CPU needs no node lookup.
+// Nothing may keep the node of a thread any longer: rseq's cpu_id changes as
+// soon as the kernel moves the thread, and the next call takes the slow path.
+// In the static TLS block, beside t_heap, so the allocation fast path reads
+// its node heap with no load of the thread heap first.
+//
+// m_owner_key is t_heap as an integer, or 1 while the thread has no heap: a
+// value no span's m_owner holds (null or a heap), so the free fast path
+// compares the span's owner with it and needs no test for a missing heap.
+struct local_cache {
+    std::uint32_t m_cpu = k_no_cpu;
+    node_heap* m_heap = nullptr;
+    std::uintptr_t m_owner_key = 1;
+};
+[[gnu::tls_model("initial-exec")]] constinit thread_local local_cache t_local;
+
+// Where the allocation fast path reads the CPU it runs on, as an offset from
+// the thread pointer (the same in every thread): the kernel's cpu_id in the
+// rseq area glibc registers for each thread. The CPU is then one load from a
+// constant offset of the thread pointer: cheaper than sched_getcpu's call,
+// and than a pointer kept in the heap, whose load would sit in series with
+// the heap's. Set by every thread heap before its thread's first fast path.
+//
+// Where glibc registered no rseq area (tunable off, old kernel, valgrind) it
+// points at t_no_rseq_cpu instead, whose value matches no t_local.m_cpu, so
+// every allocation takes the slow path (which asks sched_getcpu). Before any
+// heap exists it is 0: the word at the thread pointer is an aligned pointer
+// there (x86-64: the TCB's self pointer; AArch64: the dtv pointer), whose
+// low 32 bits are never k_no_cpu, the only value t_local.m_cpu has then.
+// So the fast path needs no test for a missing rseq area. Elsewhere it
+// tests that the thread has a CPU cached before it reads.
+#if defined(__x86_64__) || defined(__aarch64__)
+constexpr bool k_tp_word_is_pointer = true;
+#else
+constexpr bool k_tp_word_is_pointer = false;
+#endif
+std::atomic<std::ptrdiff_t> g_cpu_id_offset{0};
+
+// The offset of the kernel's cpu_id from the thread pointer. pre: __rseq_size != 0.
+std::ptrdiff_t rseq_cpu_offset() noexcept { return __rseq_offset + static_cast<std::ptrdiff_t>(offsetof(rseq, cpu_id)); }
+[[gnu::tls_model("initial-exec")]] constinit thread_local std::uint32_t t_no_rseq_cpu = 0xfffffff9;
 constinit thread_local heap_state t_state = heap_state::fresh;
 
 // Moves every remote-freed block of s onto its local list, adding their
@@ -573,9 +634,8 @@ void init_span(span* s, std::size_t cls) noexcept {
     s->m_block_size = k_class_size[cls];
     s->m_capacity = static_cast<std::uint32_t>(k_span_size / s->m_block_size);
     s->m_carved = 0;
-    s->m_used.store(0, std::memory_order_relaxed);
+    s->m_used.store(0, std::memory_order_relaxed); // not full
     s->m_local_free = nullptr;
-    s->m_full = false;
 }
 
 // A span of class cls for heap h, from the arena: an abandoned span with room
@@ -595,7 +655,7 @@ span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
         if (refill(h, s)) {
             return s;
         }
-        s->m_full = true;
+        set_full(s, true);
         b.m_full.push_front(s);
     }
     span* s = a.m_empty_committed.pop_front();
@@ -621,27 +681,29 @@ span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
 // The next span of b with a free block; current goes to the full list.
 span* next_span(thread_heap* h, bin& b, std::size_t cls, int node) {
     if (*b.m_current != nullptr) {
-        (*b.m_current)->m_full = true;
+        set_full(*b.m_current, true);
         b.m_full.push_front(*b.m_current);
-        *b.m_current = nullptr;
+        set_current(b, nullptr);
     }
     while (span* s = b.m_partial.pop_front()) {
         if (s == b.m_spare) {
             b.m_spare = nullptr;
         }
         if (refill(h, s)) {
-            return *b.m_current = s;
+            set_current(b, s);
+            return s;
         }
-        s->m_full = true;
+        set_full(s, true);
         b.m_full.push_front(s);
     }
     for (span* s = b.m_full.front(); s != nullptr; s = s->m_next) {
         // relaxed: only a hint; refill's exchange acquires the blocks
         if (s->m_remote_free.load(std::memory_order_relaxed) != nullptr) {
             b.m_full.remove(s);
-            s->m_full = false;
+            set_full(s, false);
             refill(h, s);
-            return *b.m_current = s;
+            set_current(b, s);
+            return s;
         }
     }
     span* s = arena_take(arena_of(node), cls, h, b);
@@ -649,7 +711,8 @@ span* next_span(thread_heap* h, bin& b, std::size_t cls, int node) {
         throw std::bad_alloc();
     }
     refill(h, s); // a fresh span has nothing carved yet
-    return *b.m_current = s;
+    set_current(b, s);
+    return s;
 }
 
 node_heap& node_heap_of(thread_heap* h, int node) {
@@ -689,7 +752,7 @@ void abandon(thread_heap* h) {
                     return;
                 }
                 set_state(s, span_state::abandoned);
-                s->m_full = false;
+                set_full(s, false);
                 // relaxed: from now on this thread frees into s remotely; the lock
                 // publishes the span's fields to the next owner
                 s->m_owner.store(nullptr, std::memory_order_relaxed);
@@ -697,7 +760,7 @@ void abandon(thread_heap* h) {
             };
             if (*b.m_current != nullptr) {
                 give(*b.m_current);
-                *b.m_current = nullptr;
+                set_current(b, nullptr);
             }
             b.m_spare = nullptr;
             while (span* s = b.m_partial.pop_front()) {
@@ -748,6 +811,7 @@ struct heap_guard {
             return;
         }
         t_heap = nullptr;
+        t_local = {};
         t_state = heap_state::dead;
         abandon(h);
         retire_heap(h);
@@ -758,14 +822,15 @@ thread_local heap_guard t_guard;
 
 thread_heap* make_thread_heap() {
     auto* h = new thread_heap(host_node_count());
-    if (__rseq_size != 0) {
-        // relaxed: every thread stores the same value, each before its own first fast path
-        g_cpu_id_offset.store(__rseq_offset + static_cast<std::ptrdiff_t>(offsetof(rseq, cpu_id)),
-                              std::memory_order_relaxed);
-    }
+    // relaxed: every thread stores the same value, each before its own first fast path
+    g_cpu_id_offset.store(__rseq_size != 0 ? rseq_cpu_offset()
+                                           : static_cast<const char*>(static_cast<const void*>(&t_no_rseq_cpu)) -
+                                                 static_cast<const char*>(__builtin_thread_pointer()),
+                          std::memory_order_relaxed);
     register_heap(h);
     t_guard.m_armed = true; // first use registers the guard's destructor for this thread
     t_heap = h;
+    t_local.m_owner_key = reinterpret_cast<std::uintptr_t>(h);
     t_state = heap_state::live;
     return h;
 }
@@ -791,13 +856,13 @@ void* small_alloc_slow(std::size_t cls, int node) {
     if (s == *b.m_current) {
         return;
     }
-    if (s->m_full) {
+    if (is_full(s)) {
         // To the back: a span that has just one free block would give the
         // next span switch one block and send the following allocation back
         // here. At the back it gathers the frees that arrive until the spans
         // ahead of it are used up (mimalloc queues unfull pages the same way).
         b.m_full.remove(s);
-        s->m_full = false;
+        set_full(s, false);
         b.m_partial.push_back(s);
     }
     if (used(s) == 0) {
@@ -849,7 +914,7 @@ void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
 
 } // namespace
 
-std::atomic<std::uint8_t*> g_region_map{nullptr};
+alignas(4096) constinit std::uint8_t g_region_map[k_region_count] = {};
 
 constinit thread_local bool t_reentered = false;
 
@@ -876,17 +941,13 @@ void alloc_fork_child() noexcept {
     alloc_fork_parent();
 }
 
-bool mark_regions(const void* base, std::size_t bytes, region head) noexcept {
-    if (region_map() == nullptr) {
-        return false;
-    }
+void mark_regions(const void* base, std::size_t bytes, region head) noexcept {
     const std::size_t first = region_index(base);
     const std::size_t count = (bytes + k_chunk_size - 1) >> k_chunk_shift;
     store_region(first, head);
     for (std::size_t i = 1; i < count; ++i) {
         store_region(first + i, region::page_tail);
     }
-    return true;
 }
 
 void clear_regions(const void* base, std::size_t bytes) noexcept {
@@ -942,9 +1003,8 @@ inline free_block* pop_current(node_heap* nh, std::size_t cls) noexcept {
     return nullptr;
 }
 
-// The kernel's cpu_id for the calling thread, from the rseq area at a
-// constant offset of the thread pointer.
-// pre: offset != k_no_rseq (a thread heap of the process was made with rseq).
+// The word at `offset` from the thread pointer: the kernel's cpu_id for the
+// calling thread when offset is rseq_cpu_offset().
 inline std::uint32_t rseq_cpu(std::ptrdiff_t offset) noexcept {
     const auto* id =
         reinterpret_cast<const std::uint32_t*>(static_cast<const char*>(__builtin_thread_pointer()) + offset);
@@ -958,14 +1018,12 @@ inline std::uint32_t rseq_cpu(std::ptrdiff_t offset) noexcept {
 // Takes only `bytes`, so the fast path's tail call keeps nothing alive and
 // the fast path saves no registers.
 [[gnu::noinline]] void* small_alloc_local_slow(std::size_t bytes) {
-    // relaxed: as in small_alloc_local
-    const std::ptrdiff_t offset = g_cpu_id_offset.load(std::memory_order_relaxed);
     const std::uint32_t cpu =
-        offset == k_no_rseq ? static_cast<std::uint32_t>(sched_getcpu()) : rseq_cpu(offset);
+        __rseq_size == 0 ? static_cast<std::uint32_t>(sched_getcpu()) : rseq_cpu(rseq_cpu_offset());
     const std::size_t cls = class_fast(bytes);
     thread_heap* h = t_heap;
-    if (h != nullptr && h->m_cpu == cpu) {
-        if (free_block* blk = pop_current(h->m_local, cls)) {
+    if (h != nullptr && t_local.m_cpu == cpu) {
+        if (free_block* blk = pop_current(t_local.m_heap, cls)) {
             return blk;
         }
         // The class's span ran dry on the node the cache already serves.
@@ -976,9 +1034,9 @@ inline std::uint32_t rseq_cpu(std::ptrdiff_t offset) noexcept {
     void* p = small_alloc_slow(cls, node);
     h = t_heap; // made by small_alloc_slow when the thread had none
     if (h != nullptr) {
-        h->m_local = h->m_nodes[static_cast<std::size_t>(node)]; // made by small_alloc_slow
         h->m_local_node = node;
-        h->m_cpu = cpu == 0xffffffff ? thread_heap::k_no_cpu : cpu;
+        t_local.m_heap = h->m_nodes[static_cast<std::size_t>(node)]; // made by small_alloc_slow
+        t_local.m_cpu = cpu >= k_no_cpu ? k_no_cpu : cpu; // -1 and -2 name no CPU
     }
     return p;
 }
@@ -994,22 +1052,24 @@ inline void small_free_inline(void* p) {
         bad_free(p, "it is not the start of a block of a topos arena");
     }
 #endif
-    thread_heap* h = t_heap;
-    // relaxed: h is seen here exactly while this thread owns s (see span::m_owner).
-    // An owned span is live, and span 0 (the header) never has an owner, so
-    // the checks below need not run on this path.
-    if (h != nullptr && s->m_owner.load(std::memory_order_relaxed) == h) [[likely]] {
+    const std::uintptr_t key = t_local.m_owner_key;
+    // relaxed: the thread's heap is seen here exactly while this thread owns
+    // s (see span::m_owner). An owned span is live, and span 0 (the header)
+    // never has an owner, so the checks below need not run on this path.
+    if (reinterpret_cast<std::uintptr_t>(s->m_owner.load(std::memory_order_relaxed)) == key) [[likely]] {
+        auto* h = reinterpret_cast<thread_heap*>(key); // NOLINT(performance-no-int-to-ptr): t_heap, see local_cache
         auto* blk = static_cast<free_block*>(p);
         blk->m_next = s->m_local_free;
         s->m_local_free = blk;
-        const std::uint32_t left = used(s) - 1;
+        // Negative (as signed) while s is full: see span::m_used.
+        const std::uint32_t left = s->m_used.load(std::memory_order_relaxed) - 1;
         s->m_used.store(left, std::memory_order_relaxed);
-        if (left == 0 || s->m_full) [[unlikely]] {
+        if (static_cast<std::int32_t>(left) <= 0) [[unlikely]] {
             free_local_slow(h, s);
         }
         return;
     }
-    free_not_owned(h, p);
+    free_not_owned(t_heap, p);
 }
 
 } // namespace
@@ -1017,9 +1077,16 @@ inline void small_free_inline(void* p) {
 void* small_alloc_local(std::size_t bytes) {
     // relaxed: written once with the same value by every first heap, read after this thread's
     const std::ptrdiff_t offset = g_cpu_id_offset.load(std::memory_order_relaxed);
-    thread_heap* h = t_heap;
-    if (offset != k_no_rseq && h != nullptr && h->m_cpu == rseq_cpu(offset)) [[likely]] {
-        if (free_block* blk = pop_current(h->m_local, class_fast(bytes))) [[likely]] {
+    // t_local.m_cpu is k_no_cpu until the thread has a heap, so the test
+    // also means "t_heap is set" (k_no_cpu is never a CPU rseq reports, nor
+    // what the other words g_cpu_id_offset points at hold).
+    if ((k_tp_word_is_pointer || t_local.m_cpu != k_no_cpu) && bytes <= k_table_max &&
+        t_local.m_cpu == rseq_cpu(offset)) [[likely]] {
+        span* s = t_local.m_heap->m_direct[(bytes + 15) >> 4];
+        free_block* blk = s->m_local_free; // null on g_no_span
+        if (blk != nullptr) [[likely]] {
+            s->m_local_free = blk->m_next;
+            add_used(s, 1);
             return blk;
         }
     }
@@ -1066,7 +1133,7 @@ void arena_trim() {
                     collect_remote(s, credit_of(h, s));
                     if (s->m_local_free != nullptr || used(s) == 0) {
                         b.m_full.remove(s);
-                        s->m_full = false;
+                        set_full(s, false);
                         b.m_partial.push_front(s);
                     }
                     s = next;
@@ -1090,7 +1157,7 @@ void arena_trim() {
                     collect_remote(*b.m_current, credit_of(h, *b.m_current));
                     if (used(*b.m_current) == 0) {
                         release(*b.m_current);
-                        *b.m_current = nullptr;
+                        set_current(b, nullptr);
                     }
                 }
             }

@@ -81,27 +81,27 @@ enum class region : std::uint8_t {
 /// Bits of the user address space the region map covers.
 inline constexpr std::size_t k_address_bits = 47;
 
-/// One byte (a region) per 4 MiB of the address space; null until the first
-/// chunk or page block is made, then constant. Pages of the reservation
-/// appear only where topos memory is.
-extern std::atomic<std::uint8_t*> g_region_map;
+/// One byte (a region) per 4 MiB of the address space (32 MiB). A static
+/// array, so a free reads its byte with no pointer load and no null test:
+/// the array is zero-filled .bss, whose pages the kernel supplies only where
+/// topos memory is and written, so it costs address space, not memory.
+inline constexpr std::size_t k_region_count = std::size_t{1} << (k_address_bits - k_chunk_shift);
+extern std::uint8_t g_region_map[k_region_count];
 
 /// The kind of memory p lies in. Inline: every free asks it.
 inline region region_of(const void* p) noexcept {
     const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    // relaxed: a thread holding a topos pointer got it through a hand-off that
-    // follows the map's creation; a foreign pointer reads none either way
-    std::uint8_t* map = g_region_map.load(std::memory_order_relaxed);
-    if ((addr >> k_address_bits) != 0 || map == nullptr) [[unlikely]] {
+    if ((addr >> k_address_bits) != 0) [[unlikely]] {
         return region::none;
     }
+    // relaxed: a thread holding a topos pointer got it through a hand-off
+    // that follows the marking of its region; a foreign pointer reads none
     return static_cast<region>(
-        std::atomic_ref<std::uint8_t>(map[addr >> k_chunk_shift]).load(std::memory_order_relaxed));
+        std::atomic_ref<std::uint8_t>(g_region_map[addr >> k_chunk_shift]).load(std::memory_order_relaxed));
 }
 // pre: base is 4 MiB aligned. post: the regions of [base, base+bytes) read
 // `head` for the first and page_tail for the rest (arena chunks are one region).
-// Returns false when the map could not be created.
-bool mark_regions(const void* base, std::size_t bytes, region head) noexcept;
+void mark_regions(const void* base, std::size_t bytes, region head) noexcept;
 void clear_regions(const void* base, std::size_t bytes) noexcept;
 /// Start of the 4 MiB region holding the header of the page block p lies in;
 /// nullptr unless region_of(p) is page_head or page_tail.

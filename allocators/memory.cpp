@@ -160,10 +160,7 @@ void* medium_alloc(std::size_t bytes, std::size_t page) {
         detail::unmap(base, class_bytes);
         throw;
     }
-    if (!detail::mark_regions(base, class_bytes, detail::region::page_head)) {
-        detail::unmap(base, class_bytes);
-        throw std::bad_alloc();
-    }
+    detail::mark_regions(base, class_bytes, detail::region::page_head);
     h = new (base) page_header();
     h->m_map_bytes = class_bytes;
     h->m_user_offset = page;
@@ -345,10 +342,7 @@ void* page_alloc(std::size_t bytes, const mem_policy& policy, const alloc_option
         // a later set_mem_policy could place them.
         detail::advise_no_huge(base, offset);
     }
-    if (!detail::mark_regions(base, map_bytes, detail::region::page_head)) {
-        detail::unmap(base, map_bytes);
-        throw std::bad_alloc();
-    }
+    detail::mark_regions(base, map_bytes, detail::region::page_head);
     auto* h = new (base) page_header();
     h->m_map_bytes = map_bytes;
     h->m_user_offset = offset;
