@@ -7,6 +7,7 @@
 
 #include <sys/mman.h>
 #include <sys/rseq.h>
+#include <time.h>
 
 #include <algorithm>
 #include <array>
@@ -26,10 +27,29 @@ namespace {
 
 constexpr std::size_t k_spans_per_chunk = k_chunk_size / k_span_size; // span 0 holds the header
 constexpr std::uint64_t k_chunk_magic = 0x746f706f735f6368; // "topos_ch"
-// Committed empty spans an arena keeps for reuse before decommitting the oldest.
+// Committed empty spans an arena keeps for reuse however long they wait.
 constexpr std::size_t k_retained_spans = 32;
-// Wholly empty chunks an arena keeps mapped before unmapping more.
+// Committed empty spans an arena keeps at most (8 MiB): beyond this the
+// oldest are decommitted at once.
+constexpr std::size_t k_max_retained_spans = 128;
+// Between the two, a span is decommitted once it has been empty this long
+// (checked whenever the arena lock is taken to give or take a span), so a
+// program that frees and soon allocates again (a loop of parallel phases,
+// threads that come and go) does not fault its pages back in each time,
+// and memory it stops using goes back to the OS soon after.
+constexpr std::uint32_t k_purge_delay_ms = 100;
+// Wholly empty chunks an arena keeps mapped before unmapping more. A chunk
+// is unmapped only once all its spans are empty and decommitted.
 constexpr std::size_t k_retained_chunks = 1;
+
+// A coarse millisecond clock for the purge (wraps after 49 days; compared by
+// unsigned difference).
+std::uint32_t now_ms() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<std::uint32_t>(static_cast<std::uint64_t>(ts.tv_sec) * 1000U +
+                                      static_cast<std::uint64_t>(ts.tv_nsec) / 1000000U);
+}
 
 // ---- size classes ----------------------------------------------------------
 // 16-byte steps up to 128, then four classes per doubling up to k_small_max.
@@ -148,21 +168,24 @@ struct span {
     std::uint16_t m_class = 0;
     std::uint16_t m_node = 0;     // the chunk's node, kept here so a free reads one cache line
     bool m_committed = false;     // pages may be resident (not decommitted since last use)
+    // Written by the owner or the arena as above; read by any freeing thread
+    // only to reject frees into empty spans.
+    std::atomic<span_state> m_state{span_state::empty};
+    std::uint32_t m_empty_since = 0; // now_ms() when it last went on m_empty_committed (arena lock)
     // Any thread reads it to decide local or remote free; only the owner and
     // the arena (under its lock) write it. A thread sees its own heap here
     // exactly while it owns the span, whatever order other writes arrive in.
     std::atomic<thread_heap*> m_owner{nullptr};
-    // Written by the owner or the arena as above; read by any freeing thread
-    // only to reject frees into empty spans.
-    std::atomic<span_state> m_state{span_state::empty};
     // Blocks freed by other threads: any thread pushes, the span's holder takes all.
     alignas(64) std::atomic<free_block*> m_remote_free{nullptr};
 };
+static_assert(sizeof(span) == 128, "a span's owner fields fill one cache line, its remote list another");
 
 struct chunk {
     std::uint64_t m_magic = k_chunk_magic;
     int m_node = 0;
     std::uint32_t m_empty = 0; // spans on the arena's empty lists (arena lock)
+    std::uint32_t m_committed_empty = 0; // of which on m_empty_committed (arena lock)
     chunk* m_prev = nullptr;   // arena's chunk list (arena lock)
     chunk* m_next = nullptr;
     std::array<span, k_spans_per_chunk> m_spans; // [0] is unused: the header lives there
@@ -357,6 +380,8 @@ void unmap_chunk_locked(node_arena& a, chunk* c) {
     unmap(c, k_chunk_size);
 }
 
+// Decommits the span that has been empty longest; unmaps its chunk when that
+// leaves the chunk wholly empty and decommitted, beyond the retained chunks.
 void decommit_oldest_locked(node_arena& a) {
     span* old = a.m_empty_committed.back();
     a.m_empty_committed.remove(old);
@@ -364,27 +389,46 @@ void decommit_oldest_locked(node_arena& a) {
     old->m_committed = false;
     sub_os_bytes(a, k_span_size);
     a.m_empty_fresh.push_front(old);
+    chunk* c = chunk_of(old);
+    if (--c->m_committed_empty == 0 && c->m_empty == k_spans_per_chunk - 1 && a.m_empty_chunks > k_retained_chunks) {
+        unmap_chunk_locked(a, c);
+    }
+}
+
+// Gives back to the OS the empty spans beyond the retention: the oldest
+// beyond k_max_retained_spans at once, those beyond k_retained_spans once
+// they have waited k_purge_delay_ms. pre: a.m_lock held.
+void purge_locked(node_arena& a) {
+    if (a.m_empty_committed.size() <= k_retained_spans) {
+        return;
+    }
+    const std::uint32_t now = now_ms();
+    while (a.m_empty_committed.size() > k_retained_spans) {
+        if (a.m_empty_committed.size() <= k_max_retained_spans &&
+            now - a.m_empty_committed.back()->m_empty_since < k_purge_delay_ms) {
+            break;
+        }
+        decommit_oldest_locked(a);
+    }
 }
 
 // pre: a.m_lock held, s has no block out (m_used == 0) and is on no list.
-// post: s is on an empty list; spare memory beyond the retention goes back to the OS.
-void release_span_locked(node_arena& a, span* s, std::size_t retained_spans, std::size_t retained_chunks) {
+// post: s is on the committed empty list; spare memory beyond the retention
+// goes back to the OS (purge_locked).
+void release_span_locked(node_arena& a, span* s) {
     set_state(s, span_state::empty);
     s->m_local_free = nullptr;
     set_full(s, false);
     // relaxed: the span is on no thread's lists; the next owner is set under this lock
     s->m_owner.store(nullptr, std::memory_order_relaxed);
+    s->m_empty_since = now_ms();
     a.m_empty_committed.push_front(s);
     chunk* c = chunk_of(s);
+    ++c->m_committed_empty;
     if (++c->m_empty == k_spans_per_chunk - 1) {
         ++a.m_empty_chunks;
     }
-    while (a.m_empty_committed.size() > retained_spans) {
-        decommit_oldest_locked(a);
-    }
-    if (c->m_empty == k_spans_per_chunk - 1 && a.m_empty_chunks > retained_chunks) {
-        unmap_chunk_locked(a, c);
-    }
+    purge_locked(a);
 }
 
 // ---- thread heaps ---------------------------------------------------------------------
@@ -646,7 +690,7 @@ span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
     while (span* s = a.m_abandoned[cls].pop_front()) {
         collect_remote(s, credit_of(h, s));
         if (used(s) == 0) {
-            release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+            release_span_locked(a, s);
             continue;
         }
         set_state(s, span_state::owned);
@@ -659,7 +703,9 @@ span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
         b.m_full.push_front(s);
     }
     span* s = a.m_empty_committed.pop_front();
-    if (s == nullptr) {
+    if (s != nullptr) {
+        --chunk_of(s)->m_committed_empty;
+    } else {
         if (a.m_empty_fresh.empty() && !new_chunk_locked(a)) {
             return nullptr;
         }
@@ -671,6 +717,9 @@ span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
     if (c->m_empty-- == k_spans_per_chunk - 1) {
         --a.m_empty_chunks;
     }
+    // Spans that waited too long behind it; s's chunk is no longer empty,
+    // so the purge cannot unmap it.
+    purge_locked(a);
     init_span(s, cls);
     set_state(s, span_state::owned);
     // relaxed: as above, the lock publishes the span to h's thread
@@ -748,7 +797,7 @@ void abandon(thread_heap* h) {
             auto give = [&](span* s) {
                 collect_remote(s, credit_of(h, s));
                 if (used(s) == 0) {
-                    release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+                    release_span_locked(a, s);
                     return;
                 }
                 set_state(s, span_state::abandoned);
@@ -873,7 +922,7 @@ void* small_alloc_slow(std::size_t cls, int node) {
         b.m_partial.remove(s);
         node_arena& a = arena_of(node);
         const std::lock_guard lock(a.m_lock);
-        release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+        release_span_locked(a, s);
     }
 }
 
@@ -1141,7 +1190,7 @@ void arena_trim() {
                 auto release = [&](span* s) {
                     node_arena& a = arenas()[n];
                     const std::lock_guard lock(a.m_lock);
-                    release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+                    release_span_locked(a, s);
                 };
                 b.m_spare = nullptr;
                 for (span* s = b.m_partial.front(); s != nullptr;) {
@@ -1171,7 +1220,7 @@ void arena_trim() {
                 collect_remote(s, a.m_collected);
                 if (used(s) == 0) {
                     list.remove(s);
-                    release_span_locked(a, s, k_retained_spans, k_retained_chunks);
+                    release_span_locked(a, s);
                 }
                 s = next;
             }

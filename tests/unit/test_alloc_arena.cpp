@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <barrier>
 #include <cstdint>
 #include <cstring>
@@ -281,6 +282,37 @@ TEST(AllocArena, FreedMemoryGoesBackToTheOs) {
     topos::memory_trim();
     const auto trimmed = topos::get_memory_counters();
     EXPECT_LE(trimmed.nodes[0].os_bytes, freed_counters.nodes[0].os_bytes);
+}
+
+// Empty spans up to the cap stay committed for a while, so a program that
+// frees and soon allocates again does not fault its pages back in; once they
+// have waited (100 ms) the next arena operation gives them back to the OS,
+// down to the 32 an arena always keeps.
+TEST(AllocArena, EmptySpansGoBackToTheOsAfterTheyWait) {
+    topos::memory_trim();
+    constexpr std::uint64_t k_span = 64 * 1024;
+    constexpr std::size_t k_size = 16384; // four blocks a span
+    constexpr std::size_t k_spans = 96;   // more than the 32 kept, fewer than the 128 cap
+    const std::uint64_t base = topos::get_memory_counters().nodes[0].os_bytes;
+    // In a thread of its own, whose exit hands its last spans to the arena.
+    std::thread([&] {
+        std::vector<void*> blocks;
+        for (std::size_t i = 0; i < k_spans * (k_span / k_size); ++i) {
+            blocks.push_back(topos::node_malloc(k_size, 0));
+        }
+        for (void* p : blocks) {
+            topos::node_free(p);
+        }
+    }).join();
+    const std::uint64_t held = topos::get_memory_counters().nodes[0].os_bytes - base;
+    EXPECT_GE(held, 64 * k_span) << "freed spans are kept for a while";
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::thread([] { topos::node_free(topos::node_malloc(k_size, 0)); }).join();
+    const std::uint64_t after = topos::get_memory_counters().nodes[0].os_bytes - base;
+    // 32 spans kept, plus the headers of the chunks still mapped.
+    EXPECT_LE(after, (32 + 4) * k_span) << "spans that waited went back to the OS";
+    EXPECT_LT(after, held);
 }
 
 TEST(AllocArena, PageBlocksGoBackToTheOs) {
