@@ -15,6 +15,9 @@
 //   alloc_test    Pareto-distributed sizes from 8 B to 64 KiB, random lifetimes
 //   cache_scratch small objects written hard by each thread (false sharing if an
 //                 allocator hands neighbouring bytes to different threads)
+//   false_sharing_probe  no allocator: what two threads writing one cache line
+//                 cost against writing lines apart (`slowdown`), i.e. whether
+//                 this machine can show cache_scratch's difference at all
 //
 // Counters: Mops_per_s (millions of allocations and frees a second), cpu_ns_per_op (CPU time the
 // workload's threads used per allocation or free: steadier than Mops_per_s when
@@ -28,7 +31,8 @@
 // Each benchmark runs 3 times; compare the _median rows. The machine this was
 // written on is shared and noisy: compare ratios from one run, not times.
 //
-// Run: build/alloc-bench/bench/topos_bench_alloc --benchmark_format=json
+// Run: build/rel/bench/topos_bench_alloc --benchmark_format=json (build/rel: the
+// Release build with -DTOPOS_BUILD_BENCH=ON, see README)
 #include <topos/memory.hpp>
 
 #include <benchmark/benchmark.h>
@@ -421,6 +425,34 @@ void bench_cache_scratch(benchmark::State& state, const allocator_api& a) {
     }
 }
 
+// What false sharing costs on this machine: two threads increment a counter
+// each, first in one cache line, then 256 bytes apart. cache_scratch can
+// only tell allocators apart where this slowdown is well above 1 (on a VM
+// whose two CPUs are one core's hyperthreads it is not).
+void bench_false_sharing_probe(benchmark::State& state) {
+    constexpr std::size_t k_increments = std::size_t{1} << 24;
+    struct alignas(256) counters {
+        volatile std::uint64_t word[64];
+    };
+    static counters c{};
+    auto run = [](std::size_t apart) {
+        return run_threads([apart](unsigned t) {
+            volatile std::uint64_t& w = c.word[t * apart];
+            for (std::size_t i = 0; i < k_increments; ++i) {
+                w = w + 1;
+            }
+        });
+    };
+    for (auto _ : state) {
+        const timing same = run(1);  // words 8 bytes apart: one line
+        const timing apart = run(32); // 256 bytes apart: no line (nor adjacent-line pair) shared
+        state.SetIterationTime(same.wall + apart.wall);
+        add_average(state, "same_line_ns_per_write", same.wall / static_cast<double>(k_increments) * 1e9);
+        add_average(state, "apart_ns_per_write", apart.wall / static_cast<double>(k_increments) * 1e9);
+        add_average(state, "slowdown", same.wall / apart.wall);
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -459,5 +491,11 @@ int main(int argc, char** argv) {
                 ->ReportAggregatesOnly(true);
         }
     }
+    benchmark::RegisterBenchmark("false_sharing_probe", bench_false_sharing_probe)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(3)
+        ->Repetitions(3)
+        ->ReportAggregatesOnly(true);
     return topos::bench::run_benchmarks(argc, argv);
 }

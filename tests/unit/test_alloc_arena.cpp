@@ -17,6 +17,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -282,6 +283,60 @@ TEST(AllocArena, FreedMemoryGoesBackToTheOs) {
     topos::memory_trim();
     const auto trimmed = topos::get_memory_counters();
     EXPECT_LE(trimmed.nodes[0].os_bytes, freed_counters.nodes[0].os_bytes);
+}
+
+// Passive false sharing (mimalloc-bench's cache-scratch): a block one thread
+// allocated and another thread freed must not come back to the freeing
+// thread, and threads allocating side by side never get bytes of one cache
+// line. Spans belong to one thread and blocks never straddle spans, so no
+// 64-byte line ever holds blocks of two threads.
+TEST(AllocArena, ThreadsNeverShareACacheLine) {
+    constexpr unsigned k_threads = 4;
+    constexpr std::size_t k_blocks = 2000;
+    // Neighbours made by this thread, handed one to each worker.
+    std::vector<void*> handed(k_threads);
+    for (auto& p : handed) {
+        p = topos::node_malloc(8, 0);
+    }
+    // Each block as its first and last byte.
+    std::vector<std::vector<std::pair<std::uintptr_t, std::uintptr_t>>> got(k_threads);
+    std::barrier sync(k_threads);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < k_threads; ++t) {
+        threads.emplace_back([&, t] {
+            topos::node_free(handed[t]); // a remote free: the block goes back to its owner
+            sync.arrive_and_wait();
+            std::mt19937 rng(t);
+            std::vector<void*> mine;
+            for (std::size_t i = 0; i < k_blocks; ++i) {
+                const std::size_t bytes = 8 + rng() % 200;
+                mine.push_back(topos::node_malloc(bytes, 0));
+                const auto first = reinterpret_cast<std::uintptr_t>(mine.back());
+                got[t].emplace_back(first, first + bytes - 1);
+            }
+            sync.arrive_and_wait(); // every thread holds its blocks while the others allocate
+            for (void* p : mine) {
+                topos::node_free(p);
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    std::map<std::uintptr_t, unsigned> owner_of_line;
+    for (unsigned t = 0; t < k_threads; ++t) {
+        for (const auto& [first, last] : got[t]) {
+            for (std::uintptr_t line = first / 64; line <= last / 64; ++line) {
+                const auto [it, fresh] = owner_of_line.emplace(line, t);
+                ASSERT_TRUE(fresh || it->second == t)
+                    << "threads " << it->second << " and " << t << " got bytes of the line at " << std::hex << line * 64;
+            }
+        }
+    }
+    for (void* p : handed) {
+        EXPECT_EQ(owner_of_line.count(reinterpret_cast<std::uintptr_t>(p) / 64), 0u)
+            << "a worker got a block in the line of the blocks the main thread made";
+    }
 }
 
 // Empty spans up to the cap stay committed for a while, so a program that
