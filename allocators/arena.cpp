@@ -565,7 +565,7 @@ enum class heap_state : std::uint8_t { fresh, live, dead };
 // Never a CPU, nor what a failed sched_getcpu (-1) or rseq's cpu_id before
 // or after a failed registration (-1, -2) reads as.
 // Bit 3 is set, so it is not the low half of a 16-aligned pointer either
-// (see g_cpu_id_offset).
+// (see local_cache).
 constexpr std::uint32_t k_no_cpu = 0xfffffff8;
 
 // The `local` policy's cache: the CPU the thread ran on at its last slow path
@@ -580,37 +580,38 @@ constexpr std::uint32_t k_no_cpu = 0xfffffff8;
 // m_owner_key is t_heap as an integer, or 1 while the thread has no heap: a
 // value no span's m_owner holds (null or a heap), so the free fast path
 // compares the span's owner with it and needs no test for a missing heap.
-struct local_cache {
+//
+// m_cpu_offset is where the allocation fast path reads the CPU it runs on, as
+// an offset from the thread pointer: the kernel's cpu_id in the rseq area
+// glibc registers for each thread. The CPU is then one load from the thread
+// pointer, cheaper than sched_getcpu's call. Set when the thread's heap is
+// made. Where glibc registered no rseq area (tunable off, old kernel,
+// valgrind) it points at t_no_rseq_cpu instead, whose value matches no
+// m_cpu, so every allocation takes the slow path (which asks sched_getcpu).
+// Before the heap exists it is 0: the word at the thread pointer is an
+// aligned pointer there (x86-64: the TCB's self pointer; AArch64: the dtv
+// pointer), whose low 32 bits are never k_no_cpu, the only value m_cpu has
+// then. So the fast path needs no test for a missing heap or rseq area
+// (elsewhere it tests that the thread has a CPU cached before it reads).
+// Kept in the thread's TLS line with the rest, not in a global, so the fast
+// path touches no shared data line.
+struct alignas(32) local_cache {
     std::uint32_t m_cpu = k_no_cpu;
     node_heap* m_heap = nullptr;
     std::uintptr_t m_owner_key = 1;
+    std::ptrdiff_t m_cpu_offset = 0;
 };
 [[gnu::tls_model("initial-exec")]] constinit thread_local local_cache t_local;
 
-// Where the allocation fast path reads the CPU it runs on, as an offset from
-// the thread pointer (the same in every thread): the kernel's cpu_id in the
-// rseq area glibc registers for each thread. The CPU is then one load from a
-// constant offset of the thread pointer: cheaper than sched_getcpu's call,
-// and than a pointer kept in the heap, whose load would sit in series with
-// the heap's. Set by every thread heap before its thread's first fast path.
-//
-// Where glibc registered no rseq area (tunable off, old kernel, valgrind) it
-// points at t_no_rseq_cpu instead, whose value matches no t_local.m_cpu, so
-// every allocation takes the slow path (which asks sched_getcpu). Before any
-// heap exists it is 0: the word at the thread pointer is an aligned pointer
-// there (x86-64: the TCB's self pointer; AArch64: the dtv pointer), whose
-// low 32 bits are never k_no_cpu, the only value t_local.m_cpu has then.
-// So the fast path needs no test for a missing rseq area. Elsewhere it
-// tests that the thread has a CPU cached before it reads.
 #if defined(__x86_64__) || defined(__aarch64__)
 constexpr bool k_tp_word_is_pointer = true;
 #else
 constexpr bool k_tp_word_is_pointer = false;
 #endif
-std::atomic<std::ptrdiff_t> g_cpu_id_offset{0};
 
 // The offset of the kernel's cpu_id from the thread pointer. pre: __rseq_size != 0.
 std::ptrdiff_t rseq_cpu_offset() noexcept { return __rseq_offset + static_cast<std::ptrdiff_t>(offsetof(rseq, cpu_id)); }
+// What local_cache::m_cpu_offset points at without rseq: neither a CPU nor k_no_cpu.
 [[gnu::tls_model("initial-exec")]] constinit thread_local std::uint32_t t_no_rseq_cpu = 0xfffffff9;
 constinit thread_local heap_state t_state = heap_state::fresh;
 
@@ -871,11 +872,9 @@ thread_local heap_guard t_guard;
 
 thread_heap* make_thread_heap() {
     auto* h = new thread_heap(host_node_count());
-    // relaxed: every thread stores the same value, each before its own first fast path
-    g_cpu_id_offset.store(__rseq_size != 0 ? rseq_cpu_offset()
-                                           : static_cast<const char*>(static_cast<const void*>(&t_no_rseq_cpu)) -
-                                                 static_cast<const char*>(__builtin_thread_pointer()),
-                          std::memory_order_relaxed);
+    t_local.m_cpu_offset = __rseq_size != 0 ? rseq_cpu_offset()
+                                            : static_cast<const char*>(static_cast<const void*>(&t_no_rseq_cpu)) -
+                                                  static_cast<const char*>(__builtin_thread_pointer());
     register_heap(h);
     t_guard.m_armed = true; // first use registers the guard's destructor for this thread
     t_heap = h;
@@ -1125,10 +1124,10 @@ inline void small_free_inline(void* p) {
 
 void* small_alloc_local(std::size_t bytes) {
     // relaxed: written once with the same value by every first heap, read after this thread's
-    const std::ptrdiff_t offset = g_cpu_id_offset.load(std::memory_order_relaxed);
+    const std::ptrdiff_t offset = t_local.m_cpu_offset;
     // t_local.m_cpu is k_no_cpu until the thread has a heap, so the test
     // also means "t_heap is set" (k_no_cpu is never a CPU rseq reports, nor
-    // what the other words g_cpu_id_offset points at hold).
+    // what the other words m_cpu_offset points at hold).
     if ((k_tp_word_is_pointer || t_local.m_cpu != k_no_cpu) && bytes <= k_table_max &&
         t_local.m_cpu == rseq_cpu(offset)) [[likely]] {
         span* s = t_local.m_heap->m_direct[(bytes + 15) >> 4];
