@@ -13,13 +13,17 @@
 //
 // A block always goes back to its own span, so memory of node 1 is never
 // handed out as node-0 memory. Spans that become empty return to their node's
-// arena; the arena keeps a few committed for reuse and decommits the rest
-// (MADV_DONTNEED), and unmaps chunks that are wholly empty beyond one spare.
+// arena, which keeps them committed for reuse: 32 spans (2 MiB) always, up
+// to 128 (8 MiB) for 100 ms after they emptied (a program that frees and
+// soon allocates again does not fault its pages back in); beyond that it
+// decommits the oldest (MADV_DONTNEED) whenever its lock is taken, and
+// unmaps a chunk once all its spans are empty and decommitted (one spare).
 // When a thread exits, its spans are abandoned to the arena and adopted by
 // the next thread that needs that size class on that node.
 //
 // Which memory each byte range of the address space belongs to is kept in a
-// byte-per-4-MiB region map, so a foreign pointer is told apart cheaply.
+// byte-per-4-MiB region map (a static 32 MiB array whose pages exist only
+// where topos memory is), so a foreign pointer is told apart with one load.
 //
 // Lineage and departures. Per-span local and remote free lists are the "free
 // list sharding" of Leijen, Zorn and de Moura, "Mimalloc: Free List Sharding
@@ -36,14 +40,20 @@
 // header and the block: no lock, no atomic read-modify-write, no call, no
 // node lookup and no counter. topos::allocate is inline (memory.hpp), so a
 // caller's constant policy and options fold to one size test in front of
-// small_alloc_local. The heap caches the CPU it last ran on with
-// that CPU's node heap and compares it with the cpu_id the kernel keeps in
-// the thread's rseq area, so the `local` node is exact after any migration
-// at the cost of one load. Bytes in use are not counted per call: each span
-// counts its blocks out (m_used), and get_memory_counters sums the spans of
-// every chunk under the arena locks, less the bytes of remote frees not yet
-// collected (per-thread counters touched only by remote frees and their
-// collection). Size classes up to 1 KiB come from a table.
+// small_alloc_local. The thread caches, in its TLS, the CPU it last ran on
+// with that CPU's node heap and compares it with the cpu_id the kernel keeps
+// in the thread's rseq area, so the `local` node is exact after any migration
+// at the cost of one load. The node heap keeps, for each size up to 1 KiB by
+// 16-byte steps, the span its class allocates from (a placeholder span with
+// no free block when there is none), so the allocation reads its span with
+// one load and no class computation. A free compares the span's owner with a
+// TLS key that no span holds while the thread has no heap. Bytes in use are
+// not counted per call: each span counts its blocks out (m_used, whose top
+// bit marks a span on its owner's full list, so one signed test on free
+// catches both "now empty" and "was full"), and get_memory_counters sums the
+// spans of every chunk under the arena locks, less the bytes of remote frees
+// not yet collected (per-thread counters touched only by remote frees and
+// their collection).
 //
 // Invariants the fast paths rely on:
 //   - m_used counts every block not on the span's local list, including blocks

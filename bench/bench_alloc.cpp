@@ -28,8 +28,9 @@
 // before any workload ran: the allocator's whole footprint at its peak when
 // --benchmark_filter names one workload and one allocator).
 //
-// Each benchmark runs 3 times; compare the _median rows. The machine this was
-// written on is shared and noisy: compare ratios from one run, not times.
+// Each benchmark runs 3 times (--benchmark_repetitions=N for more); compare
+// the _median rows. The machine this was written on is shared and noisy:
+// compare ratios from one run, not times (bench/alloc_compare.py prints them).
 //
 // Run: build/rel/bench/topos_bench_alloc --benchmark_format=json (build/rel: the
 // Release build with -DTOPOS_BUILD_BENCH=ON, see README)
@@ -487,7 +488,6 @@ int main(int argc, char** argv) {
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond)
                 ->MinTime(0.3)
-                ->Repetitions(3)
                 ->ReportAggregatesOnly(true);
         }
     }
@@ -497,5 +497,14 @@ int main(int argc, char** argv) {
         ->Iterations(3)
         ->Repetitions(3)
         ->ReportAggregatesOnly(true);
-    return topos::bench::run_benchmarks(argc, argv);
+    // Three repetitions unless the command line asks for another number (a
+    // count set on each benchmark would override the flag).
+    std::vector<char*> args(argv, argv + argc);
+    std::string reps = "--benchmark_repetitions=3";
+    if (std::none_of(args.begin(), args.end(),
+                     [](const char* a) { return std::strncmp(a, "--benchmark_repetitions", 23) == 0; })) {
+        args.push_back(reps.data());
+    }
+    args.push_back(nullptr);
+    return topos::bench::run_benchmarks(static_cast<int>(args.size()) - 1, args.data());
 }
