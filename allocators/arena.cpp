@@ -176,10 +176,27 @@ struct span {
     // the arena (under its lock) write it. A thread sees its own heap here
     // exactly while it owns the span, whatever order other writes arrive in.
     std::atomic<thread_heap*> m_owner{nullptr};
-    // Blocks freed by other threads: any thread pushes, the span's holder takes all.
-    alignas(64) std::atomic<free_block*> m_remote_free{nullptr};
+    // Blocks freed by other threads: any thread pushes, the span's holder
+    // takes all. The word holds the top block's address in its low 48 bits
+    // (arena memory lies below 2^47) and the list's length above them, so
+    // the holder takes the blocks and their count in one exchange and never
+    // walks the list (its blocks were last written by other cores: a walk
+    // would miss on every one). 0 when empty.
+    alignas(64) std::atomic<std::uintptr_t> m_remote_free{0};
 };
 static_assert(sizeof(span) == 128, "a span's owner fields fill one cache line, its remote list another");
+
+constexpr unsigned k_remote_count_shift = 48;
+constexpr std::uintptr_t k_remote_block_mask = (std::uintptr_t{1} << k_remote_count_shift) - 1;
+static_assert(k_address_bits < k_remote_count_shift && k_span_size / 16 < (std::uintptr_t{1} << 16),
+              "a block address and a span's block count share the remote list's word");
+
+free_block* remote_top(std::uintptr_t word) noexcept {
+    return reinterpret_cast<free_block*>(word & k_remote_block_mask); // NOLINT(performance-no-int-to-ptr)
+}
+std::uint32_t remote_count(std::uintptr_t word) noexcept {
+    return static_cast<std::uint32_t>(word >> k_remote_count_shift);
+}
 
 struct chunk {
     std::uint64_t m_magic = k_chunk_magic;
@@ -621,21 +638,25 @@ constinit thread_local heap_state t_state = heap_state::fresh;
 // span) and is the only writer of credit.
 void collect_remote(span* s, std::atomic<std::int64_t>& credit) noexcept {
     // relaxed: a look before the exchange, which costs a locked instruction
-    if (s->m_remote_free.load(std::memory_order_relaxed) == nullptr) {
+    if (s->m_remote_free.load(std::memory_order_relaxed) == 0) {
         return;
     }
     // acquire: pairs with the release CAS in free_remote, so each block's m_next is visible
-    free_block* list = s->m_remote_free.exchange(nullptr, std::memory_order_acquire);
-    if (list == nullptr) {
+    const std::uintptr_t word = s->m_remote_free.exchange(0, std::memory_order_acquire);
+    if (word == 0) {
         return;
     }
-    std::uint32_t n = 1;
-    free_block* tail = list;
-    while (tail->m_next != nullptr) {
-        tail = tail->m_next;
-        ++n;
+    free_block* list = remote_top(word);
+    const std::uint32_t n = remote_count(word);
+    if (s->m_local_free != nullptr) {
+        // Rare (the allocation path collects only when the local list is
+        // empty): splice the local list behind the remote one's tail.
+        free_block* tail = list;
+        while (tail->m_next != nullptr) {
+            tail = tail->m_next;
+        }
+        tail->m_next = s->m_local_free;
     }
-    tail->m_next = s->m_local_free;
     s->m_local_free = list;
     add_used(s, -static_cast<std::int32_t>(n));
     credit.store(credit.load(std::memory_order_relaxed) + static_cast<std::int64_t>(n) * s->m_block_size,
@@ -748,7 +769,7 @@ span* next_span(thread_heap* h, bin& b, std::size_t cls, int node) {
     }
     for (span* s = b.m_full.front(); s != nullptr; s = s->m_next) {
         // relaxed: only a hint; refill's exchange acquires the blocks
-        if (s->m_remote_free.load(std::memory_order_relaxed) != nullptr) {
+        if (s->m_remote_free.load(std::memory_order_relaxed) != 0) {
             b.m_full.remove(s);
             set_full(s, false);
             refill(h, s);
@@ -929,11 +950,14 @@ void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
     // Read before the push: once the block is on the list the span may be
     // collected, emptied and reused by another thread.
     const std::int64_t size = s->m_block_size;
-    free_block* head = s->m_remote_free.load(std::memory_order_relaxed);
+    std::uintptr_t head = s->m_remote_free.load(std::memory_order_relaxed);
+    std::uintptr_t next = 0;
     do {
-        blk->m_next = head;
+        blk->m_next = remote_top(head);
+        next = ((head & ~k_remote_block_mask) + (std::uintptr_t{1} << k_remote_count_shift)) |
+               reinterpret_cast<std::uintptr_t>(blk);
         // release: publishes blk->m_next to the holder's acquire exchange in collect_remote
-    } while (!s->m_remote_free.compare_exchange_weak(head, blk, std::memory_order_release,
+    } while (!s->m_remote_free.compare_exchange_weak(head, next, std::memory_order_release,
                                                      std::memory_order_relaxed));
     if (h != nullptr) {
         h->count_remote_free(node, size);
