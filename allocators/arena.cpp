@@ -99,7 +99,7 @@ static_assert(classes_are_tight());
 
 // Classes of sizes up to 1024 by 16-byte steps: one load instead of the
 // arithmetic above on the malloc fast path.
-constexpr std::size_t k_table_max = 1024;
+constexpr std::size_t k_table_max = k_fast_max; // the span table of node_heap reaches as far
 constexpr std::array<std::uint8_t, k_table_max / 16 + 1> k_class_table = [] {
     std::array<std::uint8_t, k_table_max / 16 + 1> t{};
     for (std::size_t i = 0; i < t.size(); ++i) {
@@ -1152,8 +1152,7 @@ void* small_alloc_local(std::size_t bytes) {
     // t_local.m_cpu is k_no_cpu until the thread has a heap, so the test
     // also means "t_heap is set" (k_no_cpu is never a CPU rseq reports, nor
     // what the other words m_cpu_offset points at hold).
-    if ((k_tp_word_is_pointer || t_local.m_cpu != k_no_cpu) && bytes <= k_table_max &&
-        t_local.m_cpu == rseq_cpu(offset)) [[likely]] {
+    if ((k_tp_word_is_pointer || t_local.m_cpu != k_no_cpu) && t_local.m_cpu == rseq_cpu(offset)) [[likely]] {
         span* s = t_local.m_heap->m_direct[(bytes + 15) >> 4];
         free_block* blk = s->m_local_free; // null on g_no_span
         if (blk != nullptr) [[likely]] {
@@ -1164,6 +1163,8 @@ void* small_alloc_local(std::size_t bytes) {
     }
     return small_alloc_local_slow(bytes);
 }
+
+void* small_alloc_local_mid(std::size_t bytes) { return small_alloc_local_slow(bytes); }
 
 void small_free(void* p) { small_free_inline(p); }
 

@@ -121,13 +121,16 @@ void* page_block_base(const void* p) noexcept;
 // node valid on the host. post: a block of at least `bytes` from node's arena.
 // Throws std::bad_alloc when the kernel has no memory.
 void* small_alloc(std::size_t bytes, std::size_t alignment, int node);
-// pre: 0 < bytes <= k_small_max. post: a block of at least `bytes`, aligned
+// pre: 0 < bytes <= k_fast_max. post: a block of at least `bytes`, aligned
 // to alignof(std::max_align_t), from the arena of the node of the CPU the
 // caller runs on (the `local` policy). The fast path of malloc and allocate:
 // the thread's heap remembers the CPU it last saw and that CPU's node, so the
 // node lookup is one compare against the kernel's rseq cpu_id.
 // Throws std::bad_alloc when the kernel has no memory.
 void* small_alloc_local(std::size_t bytes);
+// pre: k_fast_max < bytes <= k_small_max. As small_alloc_local, for the sizes
+// its span table does not reach.
+void* small_alloc_local_mid(std::size_t bytes);
 // pre: region_of(p) == region::arena. Throws memory_error for a pointer that is
 // not the start of a live block (checked in debug builds; cheap checks always).
 // topos::node_free (arena.cpp) has the same fast path behind its region test.

@@ -84,7 +84,8 @@ void* alloc(std::size_t bytes, std::size_t alignment) noexcept {
     try {
         if (bytes <= topos::k_small_max) [[likely]] {
             if (alignment <= k_min_align) [[likely]] {
-                return topos::detail::small_alloc_local(bytes);
+                return bytes <= topos::detail::k_fast_max ? topos::detail::small_alloc_local(bytes)
+                                                          : topos::detail::small_alloc_local_mid(bytes);
             }
             if (alignment <= topos::detail::k_small_align_max) {
                 return topos::detail::small_alloc(bytes, alignment, topos::detail::current_node());

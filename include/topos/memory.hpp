@@ -96,9 +96,13 @@ struct alloc_options {
 };
 
 namespace detail {
+/// Sizes up to this take the arena's shortest path (a span looked up by size).
+inline constexpr std::size_t k_fast_max = 1024;
 // Internal entry points of allocate(), out of line in the library.
-// pre: 0 < bytes <= k_small_max. post: a block from the arena of the caller's node.
+// pre: 0 < bytes <= k_fast_max. post: a block from the arena of the caller's node.
 [[nodiscard]] void* small_alloc_local(std::size_t bytes);
+// pre: k_fast_max < bytes <= k_small_max. post: as small_alloc_local.
+[[nodiscard]] void* small_alloc_local_mid(std::size_t bytes);
 // Every request allocate()'s inline test does not send to small_alloc_local.
 [[nodiscard]] void* allocate_slow(std::size_t bytes, const mem_policy& policy, const alloc_options& options);
 } // namespace detail
@@ -112,15 +116,20 @@ namespace detail {
 /// node_error for nodes the host lacks, std::bad_alloc when memory runs out.
 ///
 /// Inline so that a caller's constant policy and options fold away: the test
-/// below is then one compare of `bytes` in front of the arena's fast path.
+/// below is then one compare of `bytes` in front of the arena's fast path
+/// (two for sizes above detail::k_fast_max).
 [[nodiscard]] inline void* allocate(std::size_t bytes, const mem_policy& policy = {},
                                     const alloc_options& options = {}) {
     // 1..k_small_max bytes (bytes - 1 wraps for 0) at the default alignment or
     // less (alignment - 1 wraps for 0), under the local policy.
-    if (bytes - 1 < k_small_max && options.alignment - 1 < alignof(std::max_align_t) &&
-        (options.alignment & (options.alignment - 1)) == 0 && policy.type() == mem_policy::kind::local &&
-        !options.own_pages && !options.huge_pages) [[likely]] {
-        return detail::small_alloc_local(bytes);
+    if (options.alignment - 1 < alignof(std::max_align_t) && (options.alignment & (options.alignment - 1)) == 0 &&
+        policy.type() == mem_policy::kind::local && !options.own_pages && !options.huge_pages) [[likely]] {
+        if (bytes - 1 < detail::k_fast_max) [[likely]] {
+            return detail::small_alloc_local(bytes);
+        }
+        if (bytes - 1 < k_small_max) {
+            return detail::small_alloc_local_mid(bytes);
+        }
     }
     return detail::allocate_slow(bytes, policy, options);
 }

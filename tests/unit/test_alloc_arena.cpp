@@ -106,6 +106,7 @@ TEST(AllocArena, RandomOperationsAgainstAnOracle) {
             switch (rng() % 10) {
             case 0: bytes = 1 + rng() % 16; break;
             case 1: bytes = 16384 + rng() % 50000; break; // page blocks
+            case 2: bytes = 1025 + rng() % 15360; break;  // small, past the span table (1 KiB)
             default: bytes = 1 + rng() % 2048; break;
             }
             const std::size_t align = std::size_t{1} << (rng() % 8 == 0 ? 4 + rng() % 9 : 4); // 16..4096
