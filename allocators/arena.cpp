@@ -1147,7 +1147,6 @@ inline void small_free_inline(void* p) {
 } // namespace
 
 void* small_alloc_local(std::size_t bytes) {
-    // relaxed: written once with the same value by every first heap, read after this thread's
     const std::ptrdiff_t offset = t_local.m_cpu_offset;
     // t_local.m_cpu is k_no_cpu until the thread has a heap, so the test
     // also means "t_heap is set" (k_no_cpu is never a CPU rseq reports, nor
