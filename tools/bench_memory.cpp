@@ -144,7 +144,7 @@ int run_bench_latency(const bench_common_options& opts) {
     const std::size_t total = sizes.size() * from.size() * nodes;
     std::size_t done = 0;
     bool pin_failed = false;
-    try {
+    const auto measure = [&] {
         for (std::size_t to = 0; to < nodes && !interrupt::requested(); ++to) {
             const node_buffer buffer(max_bytes, static_cast<int>(to));
             for (std::size_t s = 0; s < sizes.size() && !interrupt::requested(); ++s) {
@@ -197,15 +197,10 @@ int run_bench_latency(const bench_common_options& opts) {
                 }
             }
         }
-    } catch (const topos::error&) {
-        throw;
-    } catch (const std::exception& e) {
-        progress.clear();
-        report_error(std::string("bench latency: ") + e.what());
-        return finish_report(report, topo, opts.json, {}, k_exit_internal);
+    };
+    if (const auto failed = run_measurements("latency", progress, report, topo, opts.json, measure)) {
+        return *failed;
     }
-    progress.clear();
-    report.interrupted = interrupt::requested();
     if (pin_failed) {
         report.notes.push_back("the kernel refused to pin a measuring thread; rows may mix nodes");
     }
@@ -261,7 +256,7 @@ int run_bench_bandwidth(const bench_common_options& opts) {
     progress_line progress("bandwidth");
     std::size_t done = 0;
     bool pin_failed = false;
-    try {
+    const auto measure = [&] {
         for (std::size_t to = 0; to < nodes && !interrupt::requested(); ++to) {
             const node_buffer buffer(bytes, static_cast<int>(to));
             auto* data = reinterpret_cast<std::uint64_t*>(buffer.bytes());
@@ -322,15 +317,10 @@ int run_bench_bandwidth(const bench_common_options& opts) {
                 ++done;
             }
         }
-    } catch (const topos::error&) {
-        throw;
-    } catch (const std::exception& e) {
-        progress.clear();
-        report_error(std::string("bench bandwidth: ") + e.what());
-        return finish_report(report, topo, opts.json, {}, k_exit_internal);
+    };
+    if (const auto failed = run_measurements("bandwidth", progress, report, topo, opts.json, measure)) {
+        return *failed;
     }
-    progress.clear();
-    report.interrupted = interrupt::requested();
     if (pin_failed) {
         report.notes.push_back("the kernel refused to pin a reading thread; rows may mix nodes");
     }

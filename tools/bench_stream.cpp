@@ -457,7 +457,7 @@ int run_bench_stream(const stream_options& opts) {
     progress_line progress("stream");
     std::size_t done = 0;
     const std::size_t total = setups.size() * impls.size();
-    try {
+    const auto measure = [&] {
         for (const auto& s : setups) {
             for (const auto& impl : impls) {
                 if (interrupt::requested()) {
@@ -519,15 +519,10 @@ int run_bench_stream(const stream_options& opts) {
                 }
             }
         }
-    } catch (const topos::error&) {
-        throw;
-    } catch (const std::exception& e) {
-        progress.clear();
-        report_error(std::string("bench stream: ") + e.what());
-        return finish_report(report, topo, opts.common.json, {}, k_exit_internal);
+    };
+    if (const auto failed = run_measurements("stream", progress, report, topo, opts.common.json, measure)) {
+        return *failed;
     }
-    progress.clear();
-    report.interrupted = interrupt::requested();
 
     // Ratios: topos's best time over each peer's, per kernel and placement
     // (below 1: topos is faster).

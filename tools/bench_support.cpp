@@ -337,6 +337,23 @@ void progress_line::clear() {
     }
 }
 
+std::optional<int> run_measurements(std::string_view command, progress_line& progress, bench_report& report,
+                                    const topology& topo, const std::optional<std::string>& json_path,
+                                    const std::function<void()>& measure) {
+    try {
+        measure();
+    } catch (const topos::error&) {
+        throw;
+    } catch (const std::exception& e) {
+        progress.clear();
+        report_error("bench " + std::string(command) + ": " + e.what());
+        return finish_report(report, topo, json_path, {}, k_exit_internal);
+    }
+    progress.clear();
+    report.interrupted = interrupt::requested();
+    return std::nullopt;
+}
+
 std::uint64_t last_level_cache_bytes(const topology& topo) {
     const int level = topo.last_cache_level();
     std::uint64_t total = 0;

@@ -105,6 +105,17 @@ private:
     bool m_shown = false;
 };
 
+/// Runs a subcommand's measuring loop `measure`. A topos::error (bad input
+/// found late) propagates. Any other exception ends the run: the progress
+/// line is cleared, one line on stderr names `command` and the error, and
+/// finish_report writes what was measured; that exit status (1) is returned.
+/// Otherwise the progress line is cleared, the report is marked interrupted
+/// when Ctrl-C ended the loop, and nullopt is returned.
+[[nodiscard]] std::optional<int> run_measurements(std::string_view command, progress_line& progress,
+                                                  bench_report& report, const topology& topo,
+                                                  const std::optional<std::string>& json_path,
+                                                  const std::function<void()>& measure);
+
 /// The sum of the sizes of the last-level caches (0 when none is reported).
 [[nodiscard]] std::uint64_t last_level_cache_bytes(const topology& topo);
 /// The size of the first data (or unified) cache of `level` (0 when none).
