@@ -27,6 +27,21 @@ void check(const char* what, int rc) {
     }
 }
 
+// The clock timed lock and semaphore waits measure on: CLOCK_MONOTONIC, so a
+// step of the wall clock (NTP, an administrator) neither stretches nor cuts
+// a timeout. GCC 12's ThreadSanitizer intercepts pthread_mutex_clocklock and
+// sem_clockwait as no synchronisation at all (it would then report the
+// unlock of a mutex it never saw locked), so its builds use the
+// CLOCK_REALTIME calls it knows. Condition variables are made with
+// CLOCK_MONOTONIC (pthread_condattr_setclock) in every build.
+#if defined(__SANITIZE_THREAD__)
+#define TOPOS_WAIT_ON_REALTIME 1
+constexpr clockid_t k_timeout_clock = CLOCK_REALTIME;
+#else
+#define TOPOS_WAIT_ON_REALTIME 0
+constexpr clockid_t k_timeout_clock = CLOCK_MONOTONIC;
+#endif
+
 // Absolute deadline on `clock`, `timeout` from now (negative counts as 0).
 timespec deadline_after(std::chrono::nanoseconds timeout, clockid_t clock = CLOCK_MONOTONIC) {
     timespec now{};
@@ -91,11 +106,12 @@ bool process_mutex::try_lock(bool* died) {
 }
 
 bool process_mutex::try_lock_for(std::chrono::nanoseconds timeout, lock_result* how) {
-    // pthread_mutex_timedlock (CLOCK_REALTIME) rather than pthread_mutex_clocklock:
-    // the sanitizers of GCC 12 do not see the latter, and would then report
-    // the unlock of a mutex they never saw locked.
-    const timespec when = deadline_after(timeout, CLOCK_REALTIME);
+    const timespec when = deadline_after(timeout, k_timeout_clock);
+#if TOPOS_WAIT_ON_REALTIME
     const int rc = ::pthread_mutex_timedlock(&m_mutex, &when);
+#else
+    const int rc = ::pthread_mutex_clocklock(&m_mutex, k_timeout_clock, &when);
+#endif
     if (rc == ETIMEDOUT) {
         return false;
     }
@@ -189,10 +205,12 @@ bool process_semaphore::try_wait() {
 }
 
 bool process_semaphore::wait_for(std::chrono::nanoseconds timeout) {
-    // sem_timedwait (CLOCK_REALTIME) rather than sem_clockwait, which GCC 12's
-    // ThreadSanitizer does not know as a synchronisation point.
-    const timespec when = deadline_after(timeout, CLOCK_REALTIME);
+    const timespec when = deadline_after(timeout, k_timeout_clock);
+#if TOPOS_WAIT_ON_REALTIME
     while (::sem_timedwait(&m_sem, &when) != 0) {
+#else
+    while (::sem_clockwait(&m_sem, k_timeout_clock, &when) != 0) {
+#endif
         if (errno == ETIMEDOUT) {
             return false;
         }

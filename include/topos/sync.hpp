@@ -56,9 +56,10 @@ public:
     /// false when another owner holds it; true (owned) otherwise, including
     /// from a dead owner (then *died, when given, is set).
     [[nodiscard]] bool try_lock(bool* died = nullptr);
-    /// true when owned within `timeout` (measured on CLOCK_REALTIME, so a
-    /// clock step can stretch or cut it); *how, when given,
-    /// says whether it came from a dead owner.
+    /// true when owned within `timeout` (measured on CLOCK_MONOTONIC, so a
+    /// step of the wall clock does not stretch or cut it; CLOCK_REALTIME in
+    /// ThreadSanitizer builds); *how, when given, says whether it came from
+    /// a dead owner.
     [[nodiscard]] bool try_lock_for(std::chrono::nanoseconds timeout, lock_result* how = nullptr);
     /// Throws sync_error (EPERM) when the caller does not own it.
     void unlock();
@@ -115,7 +116,7 @@ public:
     /// Blocks until the count is positive, then takes one (retries on EINTR).
     void wait();
     [[nodiscard]] bool try_wait();
-    /// false when the count stayed zero for `timeout` (CLOCK_REALTIME, as try_lock_for).
+    /// false when the count stayed zero for `timeout` (CLOCK_MONOTONIC, as try_lock_for).
     [[nodiscard]] bool wait_for(std::chrono::nanoseconds timeout);
     /// The count now (a snapshot).
     [[nodiscard]] int value() const;
