@@ -11,11 +11,13 @@
 #include <chrono>
 #include <barrier>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <random>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -338,6 +340,18 @@ TEST(AllocArena, ThreadsNeverShareACacheLine) {
         EXPECT_EQ(owner_of_line.count(reinterpret_cast<std::uintptr_t>(p) / 64), 0u)
             << "a worker got a block in the line of the blocks the main thread made";
     }
+}
+
+// Small blocks live in an address range reserved at a fixed address where
+// the kernel allows it; where it does not, topos says so in the memory
+// status and the arena works through the region map. The ctest
+// alloc_arena_without_range runs these tests with the address space limited
+// so that the reservation is refused, and sets TOPOS_TEST_RANGE_REFUSED.
+TEST(AllocArena, RangeRefusalIsReported) {
+    topos::node_free(topos::node_malloc(64, 0)); // this thread's heap exists: the range was tried
+    const bool refused = std::getenv("TOPOS_TEST_RANGE_REFUSED") != nullptr;
+    const std::string note = topos::get_memory_status().note;
+    EXPECT_EQ(note.find("address range could not be reserved") != std::string::npos, refused) << note;
 }
 
 // Empty spans up to the cap stay committed for a while, so a program that
