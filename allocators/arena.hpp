@@ -24,6 +24,8 @@
 // Which memory each byte range of the address space belongs to is kept in a
 // byte-per-4-MiB region map (a static 32 MiB array whose pages exist only
 // where topos memory is), so a foreign pointer is told apart with one load.
+// Chunks are placed, while there is room, in a range reserved at a fixed
+// address (arena.cpp), which node_free tests first with constants only.
 //
 // Lineage and departures. Per-span local and remote free lists are the "free
 // list sharding" of Leijen, Zorn and de Moura, "Mimalloc: Free List Sharding
