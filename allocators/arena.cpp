@@ -1310,6 +1310,8 @@ std::size_t small_usable_size(const void* p) noexcept {
 
 int small_node(const void* p) noexcept { return chunk_of(p)->m_node; }
 
+void arena_reserve_range() noexcept { (void)range_reserved(); }
+
 void arena_trim() {
     if (thread_heap* h = t_heap) {
         for (std::size_t n = 0; n < h->m_nodes.size(); ++n) {

@@ -184,6 +184,11 @@ bool page_block_zeroed(const void* p) noexcept;
 void medium_fork_prepare() noexcept;
 void medium_fork_release() noexcept;
 
+/// Reserves the arenas' address range if that was not tried yet (the first
+/// thread heap does it otherwise); a refusal becomes a line of the memory
+/// status note.
+void arena_reserve_range() noexcept;
+
 /// Releases what the calling thread's cache and the arenas hold without use.
 void arena_trim();
 /// Adds the arenas' per-node counters to out.nodes (sized to the node count).

@@ -679,7 +679,10 @@ void set_mem_policy(void* p, std::size_t bytes, const mem_policy& policy) {
 
 // ---- status and counters ---------------------------------------------------------------
 
-memory_status get_memory_status() { return detail::current_status(); }
+memory_status get_memory_status() {
+    detail::arena_reserve_range(); // so the status says whether the arena range is ours
+    return detail::current_status();
+}
 
 memory_counters get_memory_counters() {
     memory_counters out;

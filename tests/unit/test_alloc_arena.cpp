@@ -354,6 +354,14 @@ TEST(AllocArena, RangeRefusalIsReported) {
     EXPECT_EQ(note.find("address range could not be reserved") != std::string::npos, refused) << note;
 }
 
+// `topos info` reports the memory status before anything was allocated: the
+// status tries the range itself.
+TEST(AllocArena, RangeStateIsKnownBeforeTheFirstAllocation) {
+    const std::string note = topos::get_memory_status().note; // first thing this process does with topos memory
+    const bool refused = std::getenv("TOPOS_TEST_RANGE_REFUSED") != nullptr;
+    EXPECT_EQ(note.find("address range could not be reserved") != std::string::npos, refused) << note;
+}
+
 // Empty spans up to the cap stay committed for a while, so a program that
 // frees and soon allocates again does not fault its pages back in; once they
 // have waited (100 ms) the next arena operation gives them back to the OS,
