@@ -3,6 +3,7 @@
 
 #include "allocators/numa_layer.hpp"
 
+#include <topos/detail/cache_line.hpp>
 #include <topos/error.hpp>
 
 #include <sys/mman.h>
@@ -184,7 +185,7 @@ struct span {
     // the holder takes the blocks and their count in one exchange and never
     // walks the list (its blocks were last written by other cores: a walk
     // would miss on every one). 0 when empty.
-    alignas(64) std::atomic<std::uintptr_t> m_remote_free{0};
+    alignas(detail::cache_line) std::atomic<std::uintptr_t> m_remote_free{0};
 };
 static_assert(sizeof(span) == 128, "a span's owner fields fill one cache line, its remote list another");
 
@@ -620,7 +621,7 @@ void set_current(bin& b, span* s) noexcept {
 
 // Owner-private except the counters, which the owner writes (relaxed load and
 // store, never contended) and get_memory_counters reads.
-struct alignas(64) thread_heap {
+struct alignas(detail::cache_line) thread_heap {
     explicit thread_heap(std::size_t nodes)
         : m_nodes(nodes, nullptr),
           m_in_use(std::make_unique<std::atomic<std::int64_t>[]>(nodes)),

@@ -369,7 +369,7 @@ void page_free(page_header* h) noexcept {
 }
 
 #ifndef TOPOS_ALLOC_STANDALONE
-// Shared segments' mappings (base, bytes), registered by runtime/shm.cpp.
+// Shared segments' mappings (base, bytes), registered by ipc/shm.cpp.
 struct shared_mappings {
     std::mutex lock;
     std::vector<std::pair<std::uintptr_t, std::size_t>> ranges;

@@ -2,6 +2,7 @@
 #include "allocators/numa_layer.hpp"
 
 #include "allocators/arena.hpp"
+#include "os/cpu.hpp"
 
 #include <topos/error.hpp>
 #ifndef TOPOS_ALLOC_STANDALONE
@@ -243,7 +244,7 @@ int node_of_cpu(int cpu) noexcept {
     return node < 0 ? 0 : node;
 }
 
-int current_node() noexcept { return node_of_cpu(current_cpu()); }
+int current_node() noexcept { return node_of_cpu(os::current_cpu()); }
 
 void check_node(int node, const char* what) {
     const std::size_t count = host_node_count();

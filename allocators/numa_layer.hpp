@@ -9,9 +9,6 @@
 
 #include <topos/memory.hpp>
 
-#include <sched.h>
-#include <sys/rseq.h>
-
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -29,21 +26,6 @@ struct node_table {
 // post: loaded on first call (thread-safe), then constant.
 const node_table& host_nodes();
 std::size_t host_node_count();
-// post: the CPU the caller runs on now (it may move at any time), -1 when
-// unknown. Reads the cpu_id the kernel keeps in the thread's rseq area when
-// glibc registered one (a load, no call); sched_getcpu otherwise. Inline: the
-// malloc fast path asks it on every call.
-inline int current_cpu() noexcept {
-    // __rseq_size is 0 when glibc did not register rseq (tunable off, old
-    // kernel, valgrind); then the kernel does not update the area.
-    if (__rseq_size != 0) [[likely]] {
-        const auto* area =
-            reinterpret_cast<const rseq*>(static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset);
-        // relaxed: the kernel rewrites cpu_id when it moves the thread; any recent value will do
-        return static_cast<int>(__atomic_load_n(&area->cpu_id, __ATOMIC_RELAXED));
-    }
-    return sched_getcpu();
-}
 // post: the logical node of `cpu` (0 when unknown or cpu < 0).
 int node_of_cpu(int cpu) noexcept;
 // post: the logical node of the CPU the caller runs on now (0 when unknown).
@@ -81,7 +63,7 @@ void move_pages_to(const std::vector<void*>& pages, int node, std::vector<int>& 
 
 void note_degraded(const std::string& line);
 
-// Mappings topos did not allocate but owns (shared segments, runtime/shm.cpp):
+// Mappings topos did not allocate but owns (shared segments, ipc/shm.cpp):
 // page_nodes, migrate and set_mem_policy accept ranges inside them. `base`
 // must be page-aligned; unregister before unmapping. Not in the drop-in malloc.
 void register_shared_mapping(void* base, std::size_t bytes);

@@ -84,13 +84,13 @@ public:
     }
 
 private:
-    struct alignas(topos::detail::k_cache_line) qnode {
+    struct alignas(topos::detail::cache_line) qnode {
         std::atomic<qnode*> next{nullptr};
         std::atomic<bool> locked{false};
     };
     static thread_local qnode t_node;
 
-    alignas(topos::detail::k_cache_line) std::atomic<qnode*> m_tail{nullptr};
+    alignas(topos::detail::cache_line) std::atomic<qnode*> m_tail{nullptr};
     qnode* m_holder = nullptr; // written by the holder
 };
 thread_local mcs_lock::qnode mcs_lock::t_node;
@@ -110,8 +110,8 @@ public:
     }
 
 private:
-    alignas(topos::detail::k_cache_line) std::atomic<std::uint32_t> m_next{0};
-    alignas(topos::detail::k_cache_line) std::atomic<std::uint32_t> m_serving{0};
+    alignas(topos::detail::cache_line) std::atomic<std::uint32_t> m_next{0};
+    alignas(topos::detail::cache_line) std::atomic<std::uint32_t> m_serving{0};
 };
 
 /// The node each benchmark thread pretends to be on, for cohort_2fake.
@@ -126,7 +126,7 @@ public:
                               .node_of_caller = [] { return t_fake_node; }}) {}
 };
 
-struct alignas(topos::detail::k_cache_line) padded_counter {
+struct alignas(topos::detail::cache_line) padded_counter {
     std::uint64_t value = 0;
 };
 

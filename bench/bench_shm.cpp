@@ -16,6 +16,7 @@
 // Run: taskset -c 0,1 build/<dir>/bench/topos_bench_shm --benchmark_min_time=1
 #include "bench_main.hpp"
 
+#include <topos/detail/cache_line.hpp>
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
 
@@ -153,7 +154,7 @@ bool read_all(int fd, void* p, std::size_t n) {
 
 // ---- ping-pong -------------------------------------------------------------------------
 
-struct alignas(64) spin_line {
+struct alignas(topos::detail::cache_line) spin_line {
     std::atomic<std::uint64_t> value{0};
 };
 struct spin_pair {

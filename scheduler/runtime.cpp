@@ -1,7 +1,9 @@
 // scheduler/runtime.cpp - workers, work finding, parking and the runtime object.
 #include "scheduler/worker.hpp"
 
-#include "scheduler/platform.hpp"
+#include "os/affinity.hpp"
+#include "os/membarrier.hpp"
+#include "os/numa.hpp"
 
 #include <topos/error.hpp>
 
@@ -273,7 +275,7 @@ task* worker::park_or_find(const group_core* waiting_for) {
         // Its release also makes m_asleep visible to wake_one()'s acquire load.
         m_rt.m_sleepers.fetch_add(1, std::memory_order_seq_cst);
         if (!m_rt.m_push_fence) {
-            platform::heavy_fence();
+            os::heavy_fence();
         }
     }
     task* t = find_work(scan_mode::recheck);
@@ -365,7 +367,7 @@ runtime_impl::runtime_impl(runtime& owner, const runtime_options& options)
       m_plan(plan_placement(m_topology, with_environment(placement_options{
                                             .places = options.places, .bind = options.bind, .threads = options.threads}))),
       m_display_affinity(parse_display_affinity()) {
-    m_push_fence = !platform::enable_membarrier();
+    m_push_fence = !os::enable_membarrier();
 
     m_domain_of_node.assign(m_topology.node_count(), -1);
     const auto count = static_cast<unsigned>(m_plan.workers.size());
@@ -390,7 +392,7 @@ runtime_impl::runtime_impl(runtime& owner, const runtime_options& options)
     if (m_push_fence) {
         m_degraded.push_back("membarrier(2) is unavailable: each spawn pays for a memory fence");
     }
-    if (m_topology.is_this_system() && m_plan.bind != proc_bind::disabled && !platform::numa_usable()) {
+    if (m_topology.is_this_system() && m_plan.bind != proc_bind::disabled && !os::numa_usable()) {
         m_degraded.push_back("libnuma reports no NUMA support: worker state is placed by first touch only");
     }
 
@@ -474,7 +476,7 @@ void runtime_impl::destroy_workers() noexcept {
         const bool numa_memory = w->m_numa_allocated;
         w->~worker();
         if (numa_memory) {
-            platform::free_on_node(w, sizeof(worker));
+            os::free_on_node(w, sizeof(worker));
         } else {
             ::operator delete(static_cast<void*>(w), std::align_val_t{alignof(worker)});
         }
@@ -493,7 +495,7 @@ void runtime_impl::create_worker(unsigned index) {
     bool bound = false;
     if (here && m_plan.bind != proc_bind::disabled) {
         std::string why;
-        bound = platform::pin_current_thread(placement.pus, why);
+        bound = os::pin_current_thread(placement.pus, why);
         if (!bound) {
             std::lock_guard lock(m_degraded_lock);
             m_degraded.push_back("worker " + std::to_string(index) + ": pinning to PUs " +
@@ -502,9 +504,9 @@ void runtime_impl::create_worker(unsigned index) {
     }
     void* memory = nullptr;
     bool on_node = false;
-    if (here && placement.node >= 0 && platform::numa_usable()) {
+    if (here && placement.node >= 0 && os::numa_usable()) {
         const int os_node = m_topology.numa_nodes()[static_cast<std::size_t>(placement.node)].os_index;
-        memory = platform::allocate_on_node(sizeof(worker), os_node);
+        memory = os::allocate_on_node(sizeof(worker), os_node);
         on_node = memory != nullptr;
     }
     if (memory == nullptr) {
@@ -543,7 +545,7 @@ void runtime_impl::thread_main(unsigned index) {
     w.build_victims(m_plan.workers[index]);
     if (m_display_affinity) {
         const auto& p = m_plan.workers[index];
-        const std::string actual = format_cpu_list(platform::current_affinity());
+        const std::string actual = format_cpu_list(os::current_affinity());
         std::fprintf(stderr, "topos: pid %d worker %u node %d place %u %s OS proc set {%s}\n",
                      static_cast<int>(getpid()), index, p.node, p.place, w.m_bound ? "bound to" : "not bound, may use",
                      actual.c_str());

@@ -49,16 +49,16 @@ private:
 };
 
 /// The workers of one NUMA node (or of "no node" when unbound).
-struct alignas(k_cache_line) node_domain {
+struct alignas(cache_line) node_domain {
     int m_node = -1; ///< logical node, -1 for unbound workers
     std::vector<unsigned> m_workers;
-    alignas(k_cache_line) task_queue m_inbox;
+    alignas(cache_line) task_queue m_inbox;
     /// Workers of this domain looking for work (spinning or asleep). Remote
     /// thieves leave this domain alone while it is non-zero.
-    alignas(k_cache_line) std::atomic<int> m_idle{0};
+    alignas(cache_line) std::atomic<int> m_idle{0};
     /// The crossing token: held by the one worker of this domain that is
     /// stealing from other nodes right now.
-    alignas(k_cache_line) std::atomic<bool> m_crossing{false};
+    alignas(cache_line) std::atomic<bool> m_crossing{false};
 };
 
 enum class scan_mode {
@@ -105,10 +105,10 @@ public:
     std::vector<worker*> m_local_victims;  ///< owner-private, plan order
     std::vector<remote_target> m_remote;   ///< owner-private, by distance
 
-    alignas(k_cache_line) parker m_parker;
+    alignas(cache_line) parker m_parker;
     std::atomic<bool> m_asleep{false}; ///< in m_rt's sleeper count; cleared by whoever wakes it
 
-    alignas(k_cache_line) owner_counter m_tasks_run;
+    alignas(cache_line) owner_counter m_tasks_run;
     owner_counter m_steals_local;
     owner_counter m_steals_remote;
     owner_counter m_steals_lost;

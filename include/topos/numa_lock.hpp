@@ -47,6 +47,7 @@
 // the thread that locked.
 #pragma once
 
+#include <topos/detail/cache_line.hpp>
 #include <topos/topology.hpp>
 
 #include <atomic>
@@ -59,9 +60,6 @@
 namespace topos {
 
 namespace detail {
-
-/// Hot fields of different writers sit on different lines of this size.
-inline constexpr std::size_t k_lock_line = 64;
 
 /// The calling thread's CPU as last read from the kernel, and how many more
 /// look-ups may use it before it is read again.
@@ -228,13 +226,13 @@ public:
 private:
     // One node's cohort. The first line is shared by the node's lockers; the
     // second is written only by the thread holding `local`.
-    struct alignas(detail::k_lock_line) node_slot {
+    struct alignas(detail::cache_line) node_slot {
         detail::futex_mutex local;
         /// Threads of this node inside lock_local_slow(); relaxed everywhere
         /// (see lock_local_slow()).
         std::atomic<std::uint32_t> waiters{0};
 
-        alignas(detail::k_lock_line) bool global_passed = false; ///< the holder of `local` owns the global lock
+        alignas(detail::cache_line) bool global_passed = false; ///< the holder of `local` owns the global lock
         std::uint32_t tenure_handoffs = 0; ///< hand-offs so far in this node's tenure
         // Written by the holder only (plain load+store), read by stats().
         std::atomic<std::uint64_t> global_acquisitions{0};
@@ -257,10 +255,10 @@ private:
     std::function<int()> m_node_hook;
     std::unique_ptr<node_slot[]> m_nodes;
 
-    alignas(detail::k_lock_line) detail::parking_ticket_lock m_global;
+    alignas(detail::cache_line) detail::parking_ticket_lock m_global;
     /// The node whose local lock the current holder took; written by the
     /// holder after acquiring, read by it in unlock(). Unused with one node.
-    alignas(detail::k_lock_line) int m_owner_node = 0;
+    alignas(detail::cache_line) int m_owner_node = 0;
 };
 
 inline int cohort_lock::node_of_caller() const noexcept {

@@ -196,10 +196,10 @@ private:
     }
 
     // Written by thieves (CAS) and by the owner taking the last item.
-    alignas(k_cache_line) std::atomic<std::int64_t> m_top{0};
+    alignas(cache_line) std::atomic<std::int64_t> m_top{0};
     // Written by the owner only; read by thieves. The ring pointer changes
     // only on growth, so it shares bottom's line.
-    alignas(k_cache_line) std::atomic<std::int64_t> m_bottom{0};
+    alignas(cache_line) std::atomic<std::int64_t> m_bottom{0};
     std::atomic<ring*> m_ring;
     ring* m_retired = nullptr; // owner-private
 };

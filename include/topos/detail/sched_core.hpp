@@ -27,7 +27,7 @@ inline constexpr std::size_t k_task_storage = 32;
 
 /// One spawned task. Frames are 64 bytes (one cache line) and come from the
 /// spawning worker's free list, so a spawn does not call malloc.
-struct alignas(k_cache_line) task {
+struct alignas(cache_line) task {
     /// Runs (when `run`) and then always destroys the stored callable. May throw
     /// what the callable throws; the callable is destroyed either way.
     using invoke_fn = void (*)(task*, bool run);
@@ -38,7 +38,7 @@ struct alignas(k_cache_line) task {
     worker_core* m_home = nullptr; ///< worker whose free list owns the frame; nullptr: heap
     alignas(16) std::byte m_storage[k_task_storage];
 };
-static_assert(sizeof(task) == k_cache_line);
+static_assert(sizeof(task) == cache_line);
 
 template <class Fn>
 void invoke_inline(task* self, bool run) {
@@ -154,7 +154,7 @@ struct group_core {
 struct runtime_core {
     /// Workers parked (or about to park) in this runtime. Read after every push;
     /// written only when a worker goes to sleep or is woken.
-    alignas(k_cache_line) std::atomic<std::uint32_t> m_sleepers{0};
+    alignas(cache_line) std::atomic<std::uint32_t> m_sleepers{0};
     /// True when membarrier(2) is unavailable and push must fence itself.
     bool m_push_fence = false;
 };
@@ -209,7 +209,7 @@ struct worker_core {
     task* m_free = nullptr; ///< owner-private free list
     /// Frames of ours released by other workers (a Treiber stack, many pushers,
     /// the owner takes all at once). On its own line: other threads write it.
-    alignas(k_cache_line) std::atomic<task*> m_remote_free{nullptr};
+    alignas(cache_line) std::atomic<task*> m_remote_free{nullptr};
 };
 
 /// The worker the calling thread is, or nullptr for threads outside any runtime.

@@ -3,14 +3,13 @@
 // critical sections (a few pointer updates, never a system call inside).
 #pragma once
 
+#include <topos/detail/cache_line.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <thread>
 
 namespace topos::detail {
-
-/// Hardware destructive interference size we lay shared fields out for.
-inline constexpr std::size_t k_cache_line = 64;
 
 /// Tells the core we are spinning (x86 `pause`, ARM `yield`); a no-op elsewhere.
 inline void cpu_relax() noexcept {

@@ -1,9 +1,9 @@
-// runtime/config.cpp - binding policy and thread count values, and the
+// topology/config.cpp - binding policy and thread count values, and the
 // TOPOS_* environment variables that supply them.
 #include <topos/error.hpp>
 #include <topos/placement.hpp>
 
-#include "runtime/places_internal.hpp"
+#include "topology/places_internal.hpp"
 
 #include <cstdlib>
 #include <optional>

@@ -1,4 +1,4 @@
-// runtime/placement.cpp - the placement planner: which places the workers get
+// topology/placement.cpp - the placement planner: which places the workers get
 // (OpenMP 5.1 section 2.6.2, "Controlling OpenMP Thread Affinity"), which NUMA
 // node each belongs to, and the order in which it tries victims when stealing.
 //

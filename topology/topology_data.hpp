@@ -1,4 +1,4 @@
-// runtime/topology_data.hpp - the plain data behind topos::topology.
+// topology/topology_data.hpp - the plain data behind topos::topology.
 //
 // Filled once by the hwloc layer and never written again; every query in
 // topology.cpp reads it without locks.

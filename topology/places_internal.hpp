@@ -1,4 +1,4 @@
-// runtime/places_internal.hpp - small text helpers shared by the places
+// topology/places_internal.hpp - small text helpers shared by the places
 // parser, the planner and the configuration readers. Not installed.
 #pragma once
 

@@ -1,10 +1,10 @@
-// runtime/hwloc_layer.hpp - the one place that talks to hwloc.
+// topology/hwloc_layer.hpp - the one place that talks to hwloc.
 //
 // Each loader builds a complete topology_data and releases the hwloc topology
 // before returning; nothing above this layer sees an hwloc type.
 #pragma once
 
-#include "runtime/topology_data.hpp"
+#include "topology/topology_data.hpp"
 
 #include <filesystem>
 #include <string_view>

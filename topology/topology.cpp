@@ -1,8 +1,8 @@
-// runtime/topology.cpp - queries over the immutable topology value.
+// topology/topology.cpp - queries over the immutable topology value.
 #include <topos/error.hpp>
 #include <topos/topology.hpp>
 
-#include "runtime/hwloc_layer.hpp"
+#include "topology/hwloc_layer.hpp"
 
 #include <algorithm>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-// runtime/shm_heap.cpp - segment_heap: a first-fit free-list heap whose whole
+// ipc/shm_heap.cpp - segment_heap: a first-fit free-list heap whose whole
 // state lives in shared memory, addressed by offsets from the heap's start.
 //
 // Block layout (offsets from the heap state, all multiples of 16):

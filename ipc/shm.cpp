@@ -1,4 +1,4 @@
-// runtime/shm.cpp - shared segments: create, open, remove, list, for POSIX
+// ipc/shm.cpp - shared segments: create, open, remove, list, for POSIX
 // (shm_open + mmap) and System V (shmget + shmat).
 //
 // Invariants:
@@ -13,7 +13,7 @@
 #include <topos/shm.hpp>
 
 #include "allocators/numa_layer.hpp"
-#include "runtime/shm_layout.hpp"
+#include "ipc/shm_layout.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,10 +1,11 @@
-// runtime/hwloc_layer.cpp - converts an hwloc topology into topology_data.
-#include "runtime/hwloc_layer.hpp"
+// topology/hwloc_layer.cpp - converts an hwloc topology into topology_data.
+#include "topology/hwloc_layer.hpp"
 
 #include <topos/error.hpp>
 
 #include <hwloc.h>
-#include <numa.h>
+
+#include "os/numa.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -219,7 +220,6 @@ topology_data extract(hwloc_topology_t t, topology_source source, std::string sp
     d.this_system = hwloc_topology_is_thissystem(t) != 0 && source == topology_source::host;
 
     const auto node_objs = objects_of(t, HWLOC_OBJ_NUMANODE);
-    const bool have_libnuma = d.this_system && numa_available() >= 0;
     for (hwloc_obj_t n : node_objs) {
         numa_node_info ni;
         ni.id = logical_of(n);
@@ -227,9 +227,8 @@ topology_data extract(hwloc_topology_t t, topology_source source, std::string sp
         ni.package = ancestor_id(t, HWLOC_OBJ_PACKAGE, n);
         ni.memory_bytes = n->attr->numanode.local_memory;
         ni.pus = to_vector(n->cpuset);
-        if (have_libnuma && ni.os_index >= 0) {
-            long long free_bytes = 0;
-            if (numa_node_size64(ni.os_index, &free_bytes) >= 0) {
+        if (d.this_system && ni.os_index >= 0) {
+            if (const long long free_bytes = os::node_free_bytes(ni.os_index); free_bytes >= 0) {
                 ni.free_bytes = free_bytes;
             }
         }
@@ -295,7 +294,7 @@ topology_data extract(hwloc_topology_t t, topology_source source, std::string sp
             d.notes.emplace_back("no NUMA distances were reported; they are derived from the package hierarchy");
         }
     }
-    if (!have_libnuma && d.this_system) {
+    if (d.this_system && !os::numa_usable()) {
         d.notes.emplace_back("libnuma is not usable here: free memory per node is unknown");
     }
     const bool all_equal =

@@ -1,14 +1,13 @@
-// The out-of-line half of topos/numa_lock.hpp: construction from a topology,
+// scheduler/cohort_lock.cpp - the out-of-line half of topos/numa_lock.hpp: construction from a topology,
 // the slow (spin, then sleep) paths of the two locks, and the CPU look-up.
 #include <topos/numa_lock.hpp>
 
 #include <topos/detail/spin.hpp>
 #include <topos/error.hpp>
 
-#include <linux/futex.h>
+#include "os/futex.hpp"
+
 #include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -31,11 +30,6 @@ constexpr std::uint32_t k_cpu_refresh = 64;
 /// letting one of them sleep).
 constexpr int k_spin_polls = 40;
 
-long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value) noexcept {
-    static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-    return syscall(SYS_futex, static_cast<void*>(&word), op, value, nullptr, nullptr, 0);
-}
-
 } // namespace
 
 int refresh_current_cpu() noexcept {
@@ -45,16 +39,15 @@ int refresh_current_cpu() noexcept {
 }
 
 void lock_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
-    // EAGAIN (the word changed) and EINTR are both "look again" to callers.
-    static_cast<void>(futex(word, FUTEX_WAIT_PRIVATE, expected));
+    os::futex_wait(word, expected);
 }
 
 void lock_futex_wake_one(std::atomic<std::uint32_t>& word) noexcept {
-    static_cast<void>(futex(word, FUTEX_WAKE_PRIVATE, 1));
+    os::futex_wake_one(word);
 }
 
 void lock_futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
-    static_cast<void>(futex(word, FUTEX_WAKE_PRIVATE, static_cast<std::uint32_t>(INT32_MAX)));
+    os::futex_wake_all(word);
 }
 
 void futex_mutex::lock_slow() noexcept {

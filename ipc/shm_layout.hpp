@@ -1,4 +1,4 @@
-// runtime/shm_layout.hpp - the header at the start of every topos segment, as
+// ipc/shm_layout.hpp - the header at the start of every topos segment, as
 // documented in include/topos/shm.hpp (other programs read it by offset).
 #pragma once
 

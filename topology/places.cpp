@@ -1,4 +1,4 @@
-// runtime/places.cpp - expands an OMP_PLACES list (OpenMP 5.1, section 6.5)
+// topology/places.cpp - expands an OMP_PLACES list (OpenMP 5.1, section 6.5)
 // into PU sets of a topology.
 //
 // The grammar, as accepted here (whitespace is allowed between any two tokens):
@@ -29,7 +29,7 @@
 #include <topos/error.hpp>
 #include <topos/placement.hpp>
 
-#include "runtime/places_internal.hpp"
+#include "topology/places_internal.hpp"
 
 #include <algorithm>
 #include <climits>

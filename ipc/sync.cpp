@@ -1,4 +1,4 @@
-// runtime/sync.cpp - process-shared mutex, condition, semaphore and barrier.
+// ipc/sync.cpp - process-shared mutex, condition, semaphore and barrier.
 #include <topos/sync.hpp>
 
 #include <cerrno>
