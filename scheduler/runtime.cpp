@@ -2,6 +2,7 @@
 #include "scheduler/worker.hpp"
 
 #include "os/affinity.hpp"
+#include "topology/config.hpp"
 #include "os/membarrier.hpp"
 #include "os/numa.hpp"
 
@@ -37,23 +38,6 @@ constexpr unsigned k_idle_yield_rounds = 64;
 worker& as_worker(worker_core& w) noexcept { return static_cast<worker&>(w); }
 runtime_impl& as_impl(runtime_core& rt) noexcept { return static_cast<runtime_impl&>(rt); }
 const runtime_impl& as_impl(const runtime_core& rt) noexcept { return static_cast<const runtime_impl&>(rt); }
-
-bool parse_display_affinity() {
-    const char* value = std::getenv("TOPOS_DISPLAY_AFFINITY");
-    if (value == nullptr || *value == '\0') {
-        return false;
-    }
-    std::string v(value);
-    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (v == "true" || v == "1" || v == "yes" || v == "on") {
-        return true;
-    }
-    if (v == "false" || v == "0" || v == "no" || v == "off") {
-        return false;
-    }
-    throw config_error("TOPOS_DISPLAY_AFFINITY: '" + std::string(value) +
-                       "' is not valid; expected true or false");
-}
 
 } // namespace
 
@@ -366,7 +350,7 @@ runtime_impl::runtime_impl(runtime& owner, const runtime_options& options)
     : m_owner(owner), m_topology(options.topology ? *options.topology : topology::from_env()),
       m_plan(plan_placement(m_topology, with_environment(placement_options{
                                             .places = options.places, .bind = options.bind, .threads = options.threads}))),
-      m_display_affinity(parse_display_affinity()) {
+      m_display_affinity(detail::display_affinity_from_environment()) {
     m_push_fence = !os::enable_membarrier();
 
     m_domain_of_node.assign(m_topology.node_count(), -1);

@@ -1,8 +1,9 @@
-// topology/config.cpp - binding policy and thread count values, and the
-// TOPOS_* environment variables that supply them.
+// topology/config.cpp - binding policy and thread count values, and every
+// TOPOS_* environment variable the library reads.
 #include <topos/error.hpp>
 #include <topos/placement.hpp>
 
+#include "topology/config.hpp"
 #include "topology/places_internal.hpp"
 
 #include <cstdlib>
@@ -96,5 +97,26 @@ placement_options with_environment(placement_options opts) {
     }
     return opts;
 }
+
+namespace detail {
+
+std::optional<std::string> topology_spec_from_environment() { return env_value("TOPOS_TOPOLOGY"); }
+
+bool display_affinity_from_environment() {
+    const auto value = env_value("TOPOS_DISPLAY_AFFINITY");
+    if (!value) {
+        return false;
+    }
+    const std::string v = lowercase(trim(*value));
+    if (v == "true" || v == "1" || v == "yes" || v == "on") {
+        return true;
+    }
+    if (v == "false" || v == "0" || v == "no" || v == "off") {
+        return false;
+    }
+    throw config_error("TOPOS_DISPLAY_AFFINITY: '" + printable(*value) + "' is not valid; expected true or false");
+}
+
+} // namespace detail
 
 } // namespace topos

@@ -2,6 +2,7 @@
 #include <topos/error.hpp>
 #include <topos/topology.hpp>
 
+#include "topology/config.hpp"
 #include "topology/hwloc_layer.hpp"
 
 #include <algorithm>
@@ -40,12 +41,12 @@ topology topology::from_spec(std::string_view spec) {
 }
 
 topology topology::from_env() {
-    const char* spec = std::getenv("TOPOS_TOPOLOGY");
-    if (spec == nullptr || *spec == '\0') {
+    const auto spec = detail::topology_spec_from_environment();
+    if (!spec) {
         return host();
     }
     try {
-        return from_spec(spec);
+        return from_spec(*spec);
     } catch (const topology_error& e) {
         throw topology_error(std::string("TOPOS_TOPOLOGY: ") + e.what());
     }
