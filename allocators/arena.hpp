@@ -25,7 +25,19 @@
 // byte-per-4-MiB region map (a static 32 MiB array whose pages exist only
 // where topos memory is), so a foreign pointer is told apart with one load.
 // Chunks are placed, while there is room, in a range reserved at a fixed
-// address (arena.cpp), which node_free tests first with constants only.
+// address (region.cpp), which node_free tests first with constants only.
+//
+// Where each part lives (the files follow mimalloc's split):
+//   size_class.hpp   size classes and the size-to-class table
+//   region.hpp/.cpp  the region map and the fixed range
+//   span.hpp         chunks, spans, span lists, the remote-free word
+//   node_arena.*     node arenas: chunks, empty and abandoned spans, purging
+//   thread_heap.*    thread heaps, the orphan heap, the slow paths
+//   fast_path.hpp    the inline allocation and free fast paths
+//   arena.cpp        the entry points declared below
+//   arena_stats.*    counters, trim and fork handling
+//   page_block.*     page blocks and the medium-block cache (memory.cpp's)
+//   memory.cpp       policies and the public entry points
 //
 // Lineage and departures. Per-span local and remote free lists are the "free
 // list sharding" of Leijen, Zorn and de Moura, "Mimalloc: Free List Sharding
@@ -68,6 +80,8 @@
 //     sets or clears that value, so a stale read can never make it "owner".
 #pragma once
 
+#include "allocators/region.hpp"
+
 #include <topos/memory.hpp>
 
 #include <atomic>
@@ -76,48 +90,8 @@
 
 namespace topos::detail {
 
-inline constexpr std::size_t k_chunk_shift = 22;
-inline constexpr std::size_t k_chunk_size = std::size_t{1} << k_chunk_shift;
-inline constexpr std::size_t k_span_shift = 16;
-inline constexpr std::size_t k_span_size = std::size_t{1} << k_span_shift;
 /// Largest alignment a small block can have; more makes a page block.
 inline constexpr std::size_t k_small_align_max = 4096;
-
-enum class region : std::uint8_t {
-    none = 0,      ///< not topos memory
-    arena = 1,     ///< a small-object chunk
-    page_head = 2, ///< first 4 MiB of a page block (its header is at the region start)
-    page_tail = 3, ///< later 4 MiB pieces of a page block
-};
-
-/// Bits of the user address space the region map covers.
-inline constexpr std::size_t k_address_bits = 47;
-
-/// One byte (a region) per 4 MiB of the address space (32 MiB). A static
-/// array, so a free reads its byte with no pointer load and no null test:
-/// the array is zero-filled .bss, whose pages the kernel supplies only where
-/// topos memory is and written, so it costs address space, not memory.
-inline constexpr std::size_t k_region_count = std::size_t{1} << (k_address_bits - k_chunk_shift);
-extern std::uint8_t g_region_map[k_region_count];
-
-/// The kind of memory p lies in. Inline: every free asks it.
-inline region region_of(const void* p) noexcept {
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    if ((addr >> k_address_bits) != 0) [[unlikely]] {
-        return region::none;
-    }
-    // relaxed: a thread holding a topos pointer got it through a hand-off
-    // that follows the marking of its region; a foreign pointer reads none
-    return static_cast<region>(
-        std::atomic_ref<std::uint8_t>(g_region_map[addr >> k_chunk_shift]).load(std::memory_order_relaxed));
-}
-// pre: base is 4 MiB aligned. post: the regions of [base, base+bytes) read
-// `head` for the first and page_tail for the rest (arena chunks are one region).
-void mark_regions(const void* base, std::size_t bytes, region head) noexcept;
-void clear_regions(const void* base, std::size_t bytes) noexcept;
-/// Start of the 4 MiB region holding the header of the page block p lies in;
-/// nullptr unless region_of(p) is page_head or page_tail.
-void* page_block_base(const void* p) noexcept;
 
 // pre: 0 < bytes <= k_small_max, alignment a power of two <= k_small_align_max,
 // node valid on the host. post: a block of at least `bytes` from node's arena.
@@ -137,9 +111,6 @@ void* small_alloc_local_mid(std::size_t bytes);
 // not the start of a live block (checked in debug builds; cheap checks always).
 // topos::node_free (arena.cpp) has the same fast path behind its region test.
 void small_free(void* p);
-// node_free of a pointer outside the arenas (memory.cpp): a page block, or a
-// memory_error for a pointer topos did not hand out.
-void free_foreign(void* p);
 // pre: region_of(p) == region::arena.
 std::size_t small_usable_size(const void* p) noexcept;
 // post: the logical node of the chunk p lies in.
@@ -166,32 +137,5 @@ public:
 private:
     bool m_previous;
 };
-
-/// fork() safety for the drop-in malloc: take every allocator lock before the
-/// fork and release them in both processes after it.
-void alloc_fork_prepare() noexcept;
-void alloc_fork_parent() noexcept;
-void alloc_fork_child() noexcept;
-
-/// pre: region_of(p) is page_head, p the start of a page block's user bytes.
-/// post: true when those bytes are known to be zero: a fresh mapping, or a
-/// cached medium block whose pages were dropped. A cached block that kept
-/// its pages holds old data (calloc must clear it).
-bool page_block_zeroed(const void* p) noexcept;
-
-/// fork() safety for the medium-block caches (memory.cpp): leaf locks, taken
-/// after the arena and status locks and released before them.
-void medium_fork_prepare() noexcept;
-void medium_fork_release() noexcept;
-
-/// Reserves the arenas' address range if that was not tried yet (the first
-/// thread heap does it otherwise); a refusal becomes a line of the memory
-/// status note.
-void arena_reserve_range() noexcept;
-
-/// Releases what the calling thread's cache and the arenas hold without use.
-void arena_trim();
-/// Adds the arenas' per-node counters to out.nodes (sized to the node count).
-void arena_counters(memory_counters& out);
 
 } // namespace topos::detail

@@ -10,7 +10,10 @@
 #include <topos/memory.hpp>
 
 #include "allocators/arena.hpp"
+#include "allocators/arena_stats.hpp"
 #include "allocators/numa_layer.hpp"
+#include "allocators/page_block.hpp"
+#include "os/memory.hpp"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -182,7 +185,7 @@ void* new_or_throw(std::size_t bytes, std::size_t alignment) {
     }
 }
 
-std::size_t page() noexcept { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
+std::size_t page() noexcept { return topos::os::page_size(); }
 
 } // namespace
 

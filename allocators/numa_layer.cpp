@@ -1,36 +1,27 @@
-// allocators/numa_layer.cpp - mbind, move_pages and mmap behind topos's own types.
+// allocators/numa_layer.cpp - logical nodes over the kernel's: the node
+// table, policies and page queries translated for os/memory.hpp, and the
+// status note of what the kernel refused.
 #include "allocators/numa_layer.hpp"
 
 #include "allocators/arena.hpp"
 #include "os/cpu.hpp"
+#include "os/memory.hpp"
+#include "os/numa.hpp"
 
 #include <topos/error.hpp>
 #ifndef TOPOS_ALLOC_STANDALONE
 #include <topos/topology.hpp>
 #endif
 
-#include <numa.h>
-#include <numaif.h>
-#include <sched.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 
 namespace topos::detail {
 namespace {
-
-// Bits in the node masks handed to the kernel (kernel node numbers); Linux has at most 1024 nodes.
-constexpr std::size_t k_mask_bits = 1024;
-constexpr std::size_t k_word_bits = 8 * sizeof(unsigned long);
-using node_mask = std::array<unsigned long, k_mask_bits / k_word_bits>;
 
 // What the process learnt about the kernel; written under m_lock, flags read lock-free.
 struct status_state {
@@ -66,20 +57,18 @@ bool refused(int err) noexcept { return err == EPERM || err == ENOSYS || err == 
 // ids are the kernel's nodes in ascending order, as hwloc numbers them on Linux.
 node_table load_table() {
     node_table t;
-    if (numa_available() >= 0) {
-        for (int os = 0; os <= numa_max_node(); ++os) {
-            if (numa_bitmask_isbitset(numa_all_nodes_ptr, static_cast<unsigned>(os)) != 0) {
-                if (t.logical_of_os.size() <= static_cast<std::size_t>(os)) {
-                    t.logical_of_os.resize(static_cast<std::size_t>(os) + 1, -1);
-                }
-                t.logical_of_os[static_cast<std::size_t>(os)] = static_cast<int>(t.os_of_logical.size());
-                t.os_of_logical.push_back(os);
+    if (os::numa_usable()) {
+        for (int os : os::memory_nodes()) {
+            if (t.logical_of_os.size() <= static_cast<std::size_t>(os)) {
+                t.logical_of_os.resize(static_cast<std::size_t>(os) + 1, -1);
             }
+            t.logical_of_os[static_cast<std::size_t>(os)] = static_cast<int>(t.os_of_logical.size());
+            t.os_of_logical.push_back(os);
         }
-        const int cpus = numa_num_configured_cpus();
+        const int cpus = os::configured_cpus();
         t.node_of_cpu.assign(static_cast<std::size_t>(std::max(cpus, 0)), -1);
         for (int cpu = 0; cpu < cpus; ++cpu) {
-            const int os = numa_node_of_cpu(cpu);
+            const int os = os::kernel_node_of_cpu(cpu);
             if (os >= 0 && static_cast<std::size_t>(os) < t.logical_of_os.size()) {
                 t.node_of_cpu[static_cast<std::size_t>(cpu)] = t.logical_of_os[static_cast<std::size_t>(os)];
             }
@@ -93,7 +82,8 @@ node_table load_table() {
                 auto d = [&](int to) {
                     return static_cast<std::size_t>(to) == from
                                ? -1
-                               : numa_distance(t.os_of_logical[from], t.os_of_logical[static_cast<std::size_t>(to)]);
+                               : os::node_distance(t.os_of_logical[from],
+                                                   t.os_of_logical[static_cast<std::size_t>(to)]);
                 };
                 return d(a) < d(b);
             });
@@ -138,15 +128,15 @@ node_table load_table() {
 }
 #endif
 
-node_mask mask_of(const mem_policy& policy, const node_table& t) {
-    node_mask m{};
+os::node_mask mask_of(const mem_policy& policy, const node_table& t) {
+    os::node_mask m{};
     for (int logical : policy.nodes()) {
         const auto os = static_cast<std::size_t>(t.os_of_logical[static_cast<std::size_t>(logical)]);
-        if (os >= k_mask_bits) {
+        if (os >= os::k_node_mask_bits) {
             throw memory_error("NUMA node " + std::to_string(logical) + " has kernel number " + std::to_string(os) +
                                ", beyond the 1024 nodes Linux supports");
         }
-        m[os / k_word_bits] |= 1UL << (os % k_word_bits);
+        os::add_to_mask(m, os);
     }
     return m;
 }
@@ -154,36 +144,34 @@ node_mask mask_of(const mem_policy& policy, const node_table& t) {
 // Probes mbind and move_pages once on a scratch page.
 void probe(const node_table& t) {
     auto& s = status_store();
-    if (numa_available() < 0) {
+    if (!os::numa_usable()) {
         add_note("the kernel has no NUMA support: memory policies and page queries are not applied");
         return;
     }
-    const std::size_t page = page_size();
-    void* p = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    const std::size_t page = os::page_size();
+    void* p = os::map_anonymous(page);
+    if (p == nullptr) {
         add_note("could not map a probe page: NUMA syscalls were not checked");
         return;
     }
-    node_mask m{};
-    const auto os = static_cast<std::size_t>(t.os_of_logical[0]);
-    m[os / k_word_bits] |= 1UL << (os % k_word_bits);
+    os::node_mask m{};
+    os::add_to_mask(m, static_cast<std::size_t>(t.os_of_logical[0]));
     bool ok = true;
-    if (mbind(p, page, MPOL_PREFERRED, m.data(), k_mask_bits + 1, 0) != 0) {
+    if (const int err = os::bind_range(p, page, os::mem_mode::preferred, m); err != 0) {
         ok = false;
-        add_note(std::string("mbind is refused (") + std::strerror(errno) + "): memory policies are not applied");
+        add_note(std::string("mbind is refused (") + std::strerror(err) + "): memory policies are not applied");
     } else {
         static_cast<volatile char*>(p)[0] = 1;
         void* pages[1] = {p};
         int where[1] = {-1};
-        if (move_pages(0, 1, pages, nullptr, where, 0) != 0) {
+        if (const int query_err = os::page_nodes(pages, 1, where); query_err != 0) {
             ok = false;
-            add_note(std::string("move_pages is refused (") + std::strerror(errno) +
+            add_note(std::string("move_pages is refused (") + std::strerror(query_err) +
                      "): page queries and migration are not available");
         }
     }
-    munmap(p, page);
-    int mode = -1;
-    if (get_mempolicy(&mode, nullptr, 0, nullptr, 0) == 0 && mode == MPOL_DEFAULT) {
+    os::unmap(p, page);
+    if (os::thread_policy_is_default()) {
         // relaxed: written once here, before any allocation can read it
         s.m_default_policy.store(true, std::memory_order_relaxed);
     }
@@ -192,10 +180,7 @@ void probe(const node_table& t) {
     if (ok && t.os_of_logical.size() == 1) {
         add_note("one NUMA node: placement has no effect on this machine");
     }
-    std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
-    std::string line;
-    std::getline(thp, line);
-    const bool huge = line.find("[always]") != std::string::npos || line.find("[madvise]") != std::string::npos;
+    const bool huge = os::transparent_huge_pages_enabled();
     s.m_huge.store(huge, std::memory_order_relaxed);
     if (!huge) {
         add_note("transparent huge pages are disabled: huge_pages requests are ignored");
@@ -230,11 +215,6 @@ const node_table& host_nodes() { return table_once(); }
 
 std::size_t host_node_count() { return table_once().os_of_logical.size(); }
 
-std::size_t page_size() noexcept {
-    static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    return size;
-}
-
 int node_of_cpu(int cpu) noexcept {
     const auto& t = table_once();
     if (cpu < 0 || static_cast<std::size_t>(cpu) >= t.node_of_cpu.size()) {
@@ -254,74 +234,39 @@ void check_node(int node, const char* what) {
     }
 }
 
-void* map_aligned(std::size_t bytes, std::size_t alignment) noexcept {
-    const std::size_t span = bytes + alignment;
-    if (span < bytes) {
-        return nullptr;
-    }
-    void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED) {
-        return nullptr;
-    }
-    const auto base = reinterpret_cast<std::uintptr_t>(raw);
-    const std::uintptr_t aligned = (base + alignment - 1) & ~(static_cast<std::uintptr_t>(alignment) - 1);
-    const std::size_t head = aligned - base;
-    const std::size_t tail = span - head - bytes;
-    if (head != 0) {
-        munmap(raw, head);
-    }
-    if (tail != 0) {
-        munmap(reinterpret_cast<void*>(aligned + bytes), tail);
-    }
-    return reinterpret_cast<void*>(aligned);
-}
-
-void unmap(void* p, std::size_t bytes) noexcept { munmap(p, bytes); }
-
-void decommit(void* p, std::size_t bytes) noexcept { madvise(p, bytes, MADV_DONTNEED); }
-
 bool advise_huge(void* p, std::size_t bytes) noexcept {
     table_once();
     if (!status_store().m_huge.load(std::memory_order_relaxed)) {
         return false;
     }
-    if (madvise(p, bytes, MADV_HUGEPAGE) != 0) {
-        add_note(std::string("madvise(MADV_HUGEPAGE) is refused (") + std::strerror(errno) + ")");
+    if (const int err = os::advise_huge(p, bytes); err != 0) {
+        add_note(std::string("madvise(MADV_HUGEPAGE) is refused (") + std::strerror(err) + ")");
         return false;
     }
     return true;
 }
-
-void advise_no_huge(void* p, std::size_t bytes) noexcept { madvise(p, bytes, MADV_NOHUGEPAGE); }
 
 bool apply_policy(void* p, std::size_t bytes, const mem_policy& policy) {
     const auto& t = table_once();
     if (!syscalls_ok()) {
         return false;
     }
-    int mode = MPOL_LOCAL;
+    auto mode = os::mem_mode::local;
     switch (policy.type()) {
-    case mem_policy::kind::local: mode = MPOL_LOCAL; break;
+    case mem_policy::kind::local: mode = os::mem_mode::local; break;
     case mem_policy::kind::on_node:
-    case mem_policy::kind::bind: mode = MPOL_BIND; break;
-    case mem_policy::kind::preferred: mode = MPOL_PREFERRED; break;
-    case mem_policy::kind::interleave: mode = MPOL_INTERLEAVE; break;
+    case mem_policy::kind::bind: mode = os::mem_mode::bind; break;
+    case mem_policy::kind::preferred: mode = os::mem_mode::preferred; break;
+    case mem_policy::kind::interleave: mode = os::mem_mode::interleave; break;
     }
-    if (mode == MPOL_LOCAL && status_store().m_default_policy.load(std::memory_order_relaxed)) {
+    if (mode == os::mem_mode::local && status_store().m_default_policy.load(std::memory_order_relaxed)) {
         // The default policy already places pages on the touching CPU's node.
         return true;
     }
-    long rc = 0;
-    if (mode == MPOL_LOCAL) {
-        rc = mbind(p, bytes, mode, nullptr, 0, 0);
-    } else {
-        const node_mask m = mask_of(policy, t);
-        rc = mbind(p, bytes, mode, m.data(), k_mask_bits + 1, 0);
-    }
-    if (rc == 0) {
+    const int err = os::bind_range(p, bytes, mode, mode == os::mem_mode::local ? os::node_mask{} : mask_of(policy, t));
+    if (err == 0) {
         return true;
     }
-    const int err = errno;
     if (refused(err)) {
         add_note(std::string("mbind was refused at run time (") + std::strerror(err) +
                  "): some memory is not placed by its policy");
@@ -339,10 +284,8 @@ void query_pages(const std::vector<void*>& pages, std::vector<int>& out) {
     if (!syscalls_ok()) {
         // Without move_pages only residency is known; on one node that is enough.
         if (t.os_of_logical.size() == 1) {
-            const std::size_t page = page_size();
             for (std::size_t i = 0; i < pages.size(); ++i) {
-                unsigned char resident = 0;
-                if (mincore(pages[i], page, &resident) == 0 && (resident & 1U) != 0) {
+                if (os::page_resident(pages[i])) {
                     out[i] = 0;
                 }
             }
@@ -350,8 +293,8 @@ void query_pages(const std::vector<void*>& pages, std::vector<int>& out) {
         return;
     }
     std::vector<int> status(pages.size(), 0);
-    if (move_pages(0, pages.size(), const_cast<void**>(pages.data()), nullptr, status.data(), 0) != 0) {
-        add_note(std::string("move_pages failed (") + std::strerror(errno) + "): page nodes are unknown");
+    if (const int err = os::page_nodes(pages.data(), pages.size(), status.data()); err != 0) {
+        add_note(std::string("move_pages failed (") + std::strerror(err) + "): page nodes are unknown");
         return;
     }
     for (std::size_t i = 0; i < pages.size(); ++i) {
@@ -367,10 +310,7 @@ void move_pages_to(const std::vector<void*>& pages, int node, std::vector<int>& 
     }
     std::vector<int> targets(pages.size(), t.os_of_logical[static_cast<std::size_t>(node)]);
     std::vector<int> status(pages.size(), 0);
-    const long rc = move_pages(0, pages.size(), const_cast<void**>(pages.data()), targets.data(), status.data(),
-                               MPOL_MF_MOVE);
-    if (rc < 0) {
-        const int err = errno;
+    if (const int err = os::move_pages(pages.data(), pages.size(), targets.data(), status.data()); err != 0) {
         if (!refused(err)) {
             throw memory_error(std::string("move_pages to node ") + std::to_string(node) +
                                " failed: " + std::strerror(err));
@@ -393,7 +333,7 @@ memory_status current_status() {
     out.numa_syscalls = syscalls_ok();
     out.huge_pages = s.m_huge.load(std::memory_order_relaxed);
     out.node_count = t.os_of_logical.size();
-    out.page_size = page_size();
+    out.page_size = os::page_size();
     const std::lock_guard lock(s.m_lock);
     out.note = s.m_note;
     return out;

@@ -13,7 +13,9 @@
 #include <topos/shm.hpp>
 
 #include "allocators/numa_layer.hpp"
+#include "allocators/shared_mapping.hpp"
 #include "ipc/shm_layout.hpp"
+#include "os/memory.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -114,7 +116,7 @@ void check_name(std::string_view name) {
     }
 }
 
-std::size_t page_bytes() { return detail::page_size(); }
+std::size_t page_bytes() { return os::page_size(); }
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
