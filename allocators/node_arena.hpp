@@ -17,6 +17,7 @@
 
 namespace topos::detail {
 
+// Everything but m_os_bytes is guarded by m_lock.
 struct node_arena {
     std::mutex m_lock;
     int m_node = 0;

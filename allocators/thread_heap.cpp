@@ -28,6 +28,7 @@ namespace {
 [[gnu::tls_model("initial-exec")]] constinit thread_local std::uint32_t t_no_rseq_cpu = 0xfffffff9;
 constinit thread_local heap_state t_state = heap_state::fresh;
 
+// pre: h holds s. post: true when s has a block on its local list.
 bool refill(thread_heap* h, span* s) noexcept {
     if (s->m_local_free != nullptr) {
         return true;
