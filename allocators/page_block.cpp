@@ -28,6 +28,7 @@
 #include "allocators/numa_layer.hpp"
 #include "os/memory.hpp"
 
+#include <topos/detail/assert.hpp>
 #include <topos/error.hpp>
 
 #include <algorithm>
@@ -142,6 +143,7 @@ void unmap_block(page_header* h) noexcept {
 // counters. post: h is cached (its pages dropped when the cache holds enough
 // resident ones) or unmapped when the cache is full.
 void medium_free(page_header* h) noexcept {
+    TOPOS_ASSERT(h->m_cache_node >= 0, "medium_free: h is a cacheable medium block");
     medium_cache& cache = medium_caches()[static_cast<std::size_t>(h->m_cache_node)];
     const std::size_t class_bytes = h->m_map_bytes;
     const std::size_t slot = class_bytes / k_medium_page;

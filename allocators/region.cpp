@@ -5,6 +5,8 @@
 #include "allocators/numa_layer.hpp"
 #include "os/memory.hpp"
 
+#include <topos/detail/assert.hpp>
+
 #include <array>
 #include <cstring>
 #include <mutex>
@@ -86,6 +88,7 @@ void* take_range_slot() noexcept {
 // Gives a chunk's memory back to the OS: unmapped, or for a slot of the range,
 // decommitted (it then reads as zeros, no chunk) and kept for the next chunk.
 void release_chunk_memory(void* base) noexcept {
+    TOPOS_ASSERT(reinterpret_cast<std::uintptr_t>(base) % k_chunk_size == 0, "release_chunk_memory: base is a chunk");
     if (!in_range(base)) {
         os::unmap(base, k_chunk_size);
         return;
@@ -98,6 +101,7 @@ void release_chunk_memory(void* base) noexcept {
 
 
 void mark_regions(const void* base, std::size_t bytes, region head) noexcept {
+    TOPOS_ASSERT(reinterpret_cast<std::uintptr_t>(base) % k_chunk_size == 0, "mark_regions: base is 4 MiB aligned");
     const std::size_t first = region_index(base);
     const std::size_t count = (bytes + k_chunk_size - 1) >> k_chunk_shift;
     store_region(first, head);

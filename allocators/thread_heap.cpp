@@ -265,6 +265,9 @@ void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
 } // namespace
 
 void* small_alloc_slow(std::size_t cls, int node) {
+    TOPOS_ASSERT(cls < k_class_count, "small_alloc_slow: cls is a size class");
+    TOPOS_ASSERT(node >= 0 && static_cast<std::size_t>(node) < host_node_count(),
+                 "small_alloc_slow: node is the host's");
     const alloc_reentry_guard guard;
     thread_heap* h = t_heap;
     if (h == nullptr) {
