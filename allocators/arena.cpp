@@ -21,14 +21,8 @@ void* small_alloc(std::size_t bytes, std::size_t alignment, int node) {
     if (h != nullptr) [[likely]] {
         node_heap* nh = h->m_nodes[static_cast<std::size_t>(node)];
         if (nh != nullptr) [[likely]] {
-            span* s = nh->m_current[cls];
-            if (s != nullptr) [[likely]] {
-                free_block* blk = s->m_local_free;
-                if (blk != nullptr) [[likely]] {
-                    s->m_local_free = blk->m_next;
-                    add_used(s, 1);
-                    return blk;
-                }
+            if (free_block* blk = pop_current(nh, cls)) {
+                return blk;
             }
         }
     }
