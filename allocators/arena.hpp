@@ -37,7 +37,13 @@
 //   arena.cpp        the entry points declared below
 //   arena_stats.*    counters, trim and fork handling
 //   page_block.*     page blocks and the medium-block cache (memory.cpp's)
+//   shared_mapping.* shared segments' mappings that page operations accept
+//   numa_layer.*     logical nodes, policies and page queries over os/memory.hpp
 //   memory.cpp       policies and the public entry points
+//   malloc_shim.cpp  libtopos_malloc.so
+// In Debug and sanitizer builds TOPOS_ASSERT checks the pre: contracts of
+// these paths (node indices, size classes, span ownership, list membership);
+// in Release the checks compile to nothing.
 //
 // Lineage and departures. Per-span local and remote free lists are the "free
 // list sharding" of Leijen, Zorn and de Moura, "Mimalloc: Free List Sharding
