@@ -68,6 +68,7 @@ enum class shm_errc : std::uint8_t {
     size_mismatch,     ///< open_options::expected_size differs from the segment's size
     no_memory,         ///< the kernel or /dev/shm has no room for the segment
     system,            ///< another system error (sys_errno() holds it)
+    heap_broken,       ///< a segment_heap whose lock holder died mid-update (see segment_heap)
 };
 
 /// "invalid_name", "exists", ...
@@ -169,8 +170,8 @@ public:
     [[nodiscard]] int sysv_id() const noexcept { return m_shmid; }
     [[nodiscard]] bool is_creator() const noexcept { return m_creator; }
     [[nodiscard]] bool is_raw() const noexcept { return m_raw; }
-    /// Process id in the header (0 for raw mappings).
-    [[nodiscard]] int creator_pid() const noexcept;
+    /// Process id in the header as validated at open (0 for raw mappings).
+    [[nodiscard]] int creator_pid() const noexcept { return m_creator_pid; }
 
     /// The logical node of each page of the user range, -1 for pages with no
     /// memory yet. Asks the kernel (move_pages) about pages this process has
@@ -195,6 +196,7 @@ private:
     int m_shmid = -1;
     std::uint64_t m_dev = 0;    ///< POSIX: the object's device and inode, so unlink()
     std::uint64_t m_ino = 0;    ///< removes this object and not a newer one of that name
+    int m_creator_pid = 0;      ///< from the validated header (0 for raw mappings)
     int m_owner_pid = 0;        ///< the process that created it (a forked child does not remove)
     bool m_creator = false;
     bool m_remove_on_exit = false;
