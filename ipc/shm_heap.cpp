@@ -38,7 +38,11 @@ constexpr std::size_t k_grain = 16;
 constexpr std::size_t k_min_block = 32;
 constexpr std::size_t k_max_align = 4096;
 
+// pre: offset is 8-aligned and the word lies inside the heap's region (a
+// block header or link; a stray offset would write outside the segment).
 std::uint64_t& word(heap_state* s, std::uint64_t offset) {
+    TOPOS_ASSERT(offset % 8 == 0 && offset >= s->first_block && offset + 8 <= s->region_bytes,
+                 "segment_heap: a block word inside the region");
     return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(s) + offset);
 }
 
@@ -187,6 +191,7 @@ void* segment_heap::do_allocate(std::size_t bytes, std::size_t alignment) {
         word(s, cur) = taken;
         s->used += taken;
         const std::uint64_t user = align_up(cur + k_grain, alignment);
+        TOPOS_ASSERT(user + bytes <= cur + taken, "segment_heap: the block holds the aligned request");
         word(s, user - 8) = user - cur;
         return reinterpret_cast<char*>(s) + user;
     }
@@ -206,14 +211,15 @@ void segment_heap::do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*a
     heap_lock lock(s);
     const std::uint64_t user = q - base;
     const std::uint64_t back = word(s, user - 8);
-    if (back < k_grain || back > user - s->first_block || back > k_max_align) {
+    if (back < k_grain || back % k_grain != 0 || back > user - s->first_block || back > k_max_align) {
         bad_pointer(p);
     }
     std::uint64_t block = user - back;
     std::uint64_t size = word(s, block);
-    if (size < k_min_block || size > s->region_bytes - block) {
+    if (size < k_min_block || size % k_grain != 0 || size > s->region_bytes - block) {
         bad_pointer(p);
     }
+    TOPOS_ASSERT(s->used >= size, "segment_heap: freeing more than is in use");
     s->used -= size;
     std::uint64_t prev = 0;
     std::uint64_t next = s->free_head;
@@ -233,6 +239,7 @@ void segment_heap::do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*a
         word(s, prev + 8) = next;
         return;
     }
+    TOPOS_ASSERT(next == 0 || block + size < next, "segment_heap: the free list stays sorted and coalesced");
     word(s, block) = size;
     word(s, block + 8) = next;
     if (prev == 0) {
