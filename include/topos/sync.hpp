@@ -62,7 +62,8 @@ public:
     /// true when owned within `timeout` (measured on CLOCK_MONOTONIC, so a
     /// step of the wall clock does not stretch or cut it; CLOCK_REALTIME in
     /// ThreadSanitizer builds); *how, when given, says whether it came from
-    /// a dead owner.
+    /// a dead owner. Every timeout in this header saturates: nanoseconds::max()
+    /// waits forever, a negative one counts as 0.
     [[nodiscard]] bool try_lock_for(std::chrono::nanoseconds timeout, lock_result* how = nullptr);
     /// Throws sync_error (EPERM) when the caller does not own it.
     void unlock();
