@@ -8,6 +8,15 @@
 //                    the 8 bytes before p hold p - block (so free finds the block)
 // Invariant: the free list is sorted by offset and no two free blocks touch
 // (deallocate coalesces), so the heap cannot fragment into adjacent slivers.
+//
+// Crashes: the free list is not crash-consistent. A process killed while it
+// holds the heap's lock may leave it half updated, and there is nothing to
+// repair it from; so the next process to take the lock (it sees owner_died)
+// marks the heap broken in its state, and every operation of every process
+// from then on throws shm_error(heap_broken) instead of using it.
+#include "ipc/shm_heap_layout.hpp"
+
+#include <topos/detail/assert.hpp>
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
 
@@ -20,29 +29,6 @@
 #include <thread>
 
 namespace topos {
-namespace detail {
-
-inline constexpr std::uint64_t k_heap_magic = 0x5045454853504f54ULL; // "TOPSHEEP"
-inline constexpr std::size_t k_heap_names = 32;
-inline constexpr std::size_t k_heap_name_chars = 48;
-
-struct heap_name {
-    char name[k_heap_name_chars];
-    std::uint64_t offset;
-    std::uint64_t bytes;
-};
-
-struct heap_state {
-    std::atomic<std::uint64_t> magic; ///< k_heap_magic once formatted
-    std::uint64_t region_bytes;
-    std::uint64_t first_block;
-    process_mutex mutex; ///< guards everything below
-    std::uint64_t free_head;
-    std::uint64_t used;
-    heap_name names[k_heap_names];
-};
-
-} // namespace detail
 
 namespace {
 
@@ -52,17 +38,39 @@ constexpr std::size_t k_grain = 16;
 constexpr std::size_t k_min_block = 32;
 constexpr std::size_t k_max_align = 4096;
 
+// pre: offset is 8-aligned and the word lies inside the heap's region (a
+// block header or link; a stray offset would write outside the segment).
 std::uint64_t& word(heap_state* s, std::uint64_t offset) {
+    TOPOS_ASSERT(offset % 8 == 0 && offset >= s->first_block && offset + 8 <= s->region_bytes,
+                 "segment_heap: a block word inside the region");
     return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(s) + offset);
 }
 
 std::uint64_t align_up(std::uint64_t n, std::uint64_t to) { return (n + to - 1) / to * to; }
 
-// Holds the heap's mutex. A dead owner may have left the free list
-// half-updated; there is nothing to repair it from, so it is used as found.
+[[noreturn]] void fail_broken() {
+    throw shm_error(shm_errc::heap_broken,
+                    "segment_heap: a process died holding the heap's lock, so its free list may be half updated; "
+                    "the heap is broken and refuses every operation (make a new segment)");
+}
+
+// Holds the heap's mutex, or throws heap_broken: when the heap was marked
+// broken, or when the previous holder died (then it marks it first).
 class heap_lock {
 public:
-    explicit heap_lock(heap_state* s) : m_s(s) { (void)m_s->mutex.lock(); }
+    explicit heap_lock(heap_state* s) : m_s(s) {
+        // acquire: pairs with the release that marked it, for a fail-fast check before locking.
+        if (m_s->broken.load(std::memory_order_acquire) != 0) {
+            fail_broken();
+        }
+        if (m_s->mutex.lock() == lock_result::owner_died) {
+            m_s->broken.store(1, std::memory_order_release);
+        }
+        if (m_s->broken.load(std::memory_order_relaxed) != 0) {
+            m_s->mutex.unlock();
+            fail_broken();
+        }
+    }
     heap_lock(const heap_lock&) = delete;
     heap_lock& operator=(const heap_lock&) = delete;
     ~heap_lock() { m_s->mutex.unlock(); }
@@ -80,6 +88,7 @@ private:
 
 } // namespace
 
+// pre: nobody else uses [region, region + bytes) as a heap until the magic is stored.
 detail::heap_state* segment_heap::format_state(void* region, std::size_t bytes) {
     const std::size_t state = align_up(sizeof(heap_state), k_grain);
     if (region == nullptr || reinterpret_cast<std::uintptr_t>(region) % 64 != 0 || bytes < 4096) {
@@ -87,6 +96,7 @@ detail::heap_state* segment_heap::format_state(void* region, std::size_t bytes) 
                         "segment_heap: region must be 64-byte aligned and at least 4096 bytes, got " +
                             std::to_string(bytes) + " bytes");
     }
+    // The magic starts as k_heap_formatting, so an attacher keeps waiting.
     auto* s = ::new (region) heap_state{};
     s->region_bytes = bytes / k_grain * k_grain;
     s->first_block = state;
@@ -102,9 +112,10 @@ detail::heap_state* segment_heap::format_state(void* region, std::size_t bytes) 
 detail::heap_state* segment_heap::attach_state(void* region) {
     auto* s = static_cast<heap_state*>(region);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    // acquire: pairs with the formatting constructor's release store of the magic.
-    while (s->magic.load(std::memory_order_acquire) != detail::k_heap_magic) {
-        if (std::chrono::steady_clock::now() >= deadline) {
+    // acquire: pairs with format_state's release store of the magic.
+    for (std::uint64_t m = s->magic.load(std::memory_order_acquire); m != detail::k_heap_magic;
+         m = s->magic.load(std::memory_order_acquire)) {
+        if ((m != 0 && m != detail::k_heap_formatting) || std::chrono::steady_clock::now() >= deadline) {
             throw shm_error(shm_errc::not_topos, "segment_heap: no heap was formatted at this address within 1 s");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -112,12 +123,30 @@ detail::heap_state* segment_heap::attach_state(void* region) {
     return s;
 }
 
+detail::heap_state* segment_heap::attach_or_format_state(const shared_segment& seg) {
+    if (seg.is_creator()) {
+        // A fresh segment is zero: whoever turns the magic from 0 formats,
+        // any other handle (a second one in this process too) attaches.
+        auto* s = static_cast<heap_state*>(seg.data());
+        std::uint64_t fresh = 0;
+        // acq_rel: the winner's later stores follow the claim; a loser's attach re-reads with acquire.
+        if (s->magic.compare_exchange_strong(fresh, detail::k_heap_formatting, std::memory_order_acq_rel)) {
+            return format_state(seg.data(), seg.size());
+        }
+    }
+    return attach_state(seg.data());
+}
+
 segment_heap segment_heap::format(void* region, std::size_t bytes) { return segment_heap(format_state(region, bytes)); }
 
 segment_heap segment_heap::attach(void* region) { return segment_heap(attach_state(region)); }
 
-segment_heap::segment_heap(const shared_segment& seg)
-    : m_state(seg.is_creator() ? format_state(seg.data(), seg.size()) : attach_state(seg.data())) {}
+segment_heap::segment_heap(const shared_segment& seg) : m_state(attach_or_format_state(seg)) {}
+
+bool segment_heap::broken() const noexcept {
+    // acquire: pairs with heap_lock's release store of the flag.
+    return m_state->broken.load(std::memory_order_acquire) != 0;
+}
 
 std::size_t segment_heap::capacity() const noexcept { return m_state->region_bytes - m_state->first_block; }
 
@@ -127,6 +156,7 @@ std::size_t segment_heap::used_bytes() const {
 }
 
 void* segment_heap::do_allocate(std::size_t bytes, std::size_t alignment) {
+    TOPOS_ASSERT(m_state != nullptr, "segment_heap: a formatted or attached heap");
     if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > k_max_align) {
         throw shm_error(shm_errc::invalid_argument, "segment_heap: alignment " + std::to_string(alignment) +
                                                         " is not a power of two up to 4096");
@@ -161,6 +191,7 @@ void* segment_heap::do_allocate(std::size_t bytes, std::size_t alignment) {
         word(s, cur) = taken;
         s->used += taken;
         const std::uint64_t user = align_up(cur + k_grain, alignment);
+        TOPOS_ASSERT(user + bytes <= cur + taken, "segment_heap: the block holds the aligned request");
         word(s, user - 8) = user - cur;
         return reinterpret_cast<char*>(s) + user;
     }
@@ -180,14 +211,15 @@ void segment_heap::do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*a
     heap_lock lock(s);
     const std::uint64_t user = q - base;
     const std::uint64_t back = word(s, user - 8);
-    if (back < k_grain || back > user - s->first_block || back > k_max_align) {
+    if (back < k_grain || back % k_grain != 0 || back > user - s->first_block || back > k_max_align) {
         bad_pointer(p);
     }
     std::uint64_t block = user - back;
     std::uint64_t size = word(s, block);
-    if (size < k_min_block || size > s->region_bytes - block) {
+    if (size < k_min_block || size % k_grain != 0 || size > s->region_bytes - block) {
         bad_pointer(p);
     }
+    TOPOS_ASSERT(s->used >= size, "segment_heap: freeing more than is in use");
     s->used -= size;
     std::uint64_t prev = 0;
     std::uint64_t next = s->free_head;
@@ -207,6 +239,7 @@ void segment_heap::do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*a
         word(s, prev + 8) = next;
         return;
     }
+    TOPOS_ASSERT(next == 0 || block + size < next, "segment_heap: the free list stays sorted and coalesced");
     word(s, block) = size;
     word(s, block + 8) = next;
     if (prev == 0) {

@@ -1,10 +1,13 @@
 // ipc/sync.cpp - process-shared mutex, condition, semaphore and barrier.
 #include <topos/sync.hpp>
 
+#include <topos/detail/assert.hpp>
+
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -42,14 +45,32 @@ constexpr clockid_t k_timeout_clock = CLOCK_REALTIME;
 constexpr clockid_t k_timeout_clock = CLOCK_MONOTONIC;
 #endif
 
-// Absolute deadline on `clock`, `timeout` from now (negative counts as 0).
+// Absolute deadline on `clock`, `timeout` from now. A negative timeout counts
+// as 0; one too large for the clock (nanoseconds::max(), a common way to say
+// "forever") gives the latest deadline time_t can hold, which the kernel
+// treats as never. Seconds and nanoseconds are added separately so no sum
+// can overflow.
 timespec deadline_after(std::chrono::nanoseconds timeout, clockid_t clock = CLOCK_MONOTONIC) {
     timespec now{};
     ::clock_gettime(clock, &now);
-    const long long total = std::max<long long>(0, timeout.count()) + now.tv_nsec;
+    constexpr long long k_ns_per_s = 1'000'000'000;
+    const long long wait = std::max<long long>(0, timeout.count());
+    long long sec = wait / k_ns_per_s;
+    long long nsec = wait % k_ns_per_s + now.tv_nsec; // below 2 s
+    if (nsec >= k_ns_per_s) {
+        nsec -= k_ns_per_s;
+        ++sec;
+    }
+    constexpr auto k_latest = std::numeric_limits<time_t>::max();
+    TOPOS_ASSERT(now.tv_sec >= 0, "deadline_after: the clock reads a time after its epoch");
     timespec out{};
-    out.tv_sec = now.tv_sec + static_cast<time_t>(total / 1'000'000'000);
-    out.tv_nsec = static_cast<long>(total % 1'000'000'000);
+    if (sec > static_cast<long long>(k_latest - now.tv_sec)) {
+        out.tv_sec = k_latest;
+        out.tv_nsec = k_ns_per_s - 1;
+        return out;
+    }
+    out.tv_sec = now.tv_sec + static_cast<time_t>(sec);
+    out.tv_nsec = static_cast<long>(nsec);
     return out;
 }
 
@@ -93,16 +114,25 @@ lock_result process_mutex::lock() {
     return settle(&m_mutex, ::pthread_mutex_lock(&m_mutex), "process_mutex::lock");
 }
 
-bool process_mutex::try_lock(bool* died) {
+bool process_mutex::try_lock(lock_result* how) {
     const int rc = ::pthread_mutex_trylock(&m_mutex);
     if (rc == EBUSY) {
         return false;
     }
     const lock_result r = settle(&m_mutex, rc, "process_mutex::try_lock");
-    if (died != nullptr) {
-        *died = r == lock_result::owner_died;
+    if (how != nullptr) {
+        *how = r;
     }
     return true;
+}
+
+bool process_mutex::try_lock(bool* died) {
+    lock_result how = lock_result::acquired;
+    const bool owned = try_lock(&how);
+    if (owned && died != nullptr) {
+        *died = how == lock_result::owner_died;
+    }
+    return owned;
 }
 
 bool process_mutex::try_lock_for(std::chrono::nanoseconds timeout, lock_result* how) {
@@ -231,10 +261,51 @@ int process_semaphore::value() const {
 
 // ---- process_barrier ---------------------------------------------------------------------
 
+namespace {
+
+// The barrier's state word: arrivals, generation and the broken bit.
+constexpr std::uint64_t k_count_mask = 0xffff'ffffULL;
+constexpr std::uint64_t k_broken = 1ULL << 63;
+constexpr std::uint64_t k_generation_mask = ~k_count_mask & ~k_broken;
+constexpr std::uint64_t k_generation_one = 1ULL << 32;
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "the state word is shared between processes");
+
+} // namespace
+
 process_barrier::process_barrier(unsigned participants) : m_participants(participants) {
     if (participants == 0) {
         throw sync_error("process_barrier: participants must be at least 1, got 0", EINVAL);
     }
+}
+
+bool process_barrier::broken() const noexcept {
+    // acquire: pairs with the release that set the bit, for a caller that then reads shared data.
+    return (m_state.load(std::memory_order_acquire) & k_broken) != 0;
+}
+
+unsigned process_barrier::arrived() const noexcept {
+    // relaxed: a snapshot for diagnostics and tests; it orders nothing.
+    return static_cast<unsigned>(m_state.load(std::memory_order_relaxed) & k_count_mask);
+}
+
+// Takes the mutex. A dead owner was a participant inside the barrier: it will
+// not arrive again, so the barrier is broken and everyone waiting is woken to see it.
+void process_barrier::enter() {
+    if (m_mutex.lock() == lock_result::owner_died) {
+        m_state.fetch_or(k_broken, std::memory_order_release);
+        m_cond.notify_all();
+    }
+    if ((m_state.load(std::memory_order_relaxed) & k_broken) != 0) {
+        leave_broken();
+    }
+}
+
+// pre: the caller holds m_mutex. post: it does not; throws the broken error.
+void process_barrier::leave_broken() {
+    m_mutex.unlock();
+    throw sync_error("process_barrier: a participant died inside the barrier, which is broken (make a new one)",
+                     EOWNERDEAD);
 }
 
 bool process_barrier::arrive_and_wait() {
@@ -247,37 +318,47 @@ std::optional<bool> process_barrier::arrive_and_wait_for(std::chrono::nanosecond
 }
 
 std::optional<bool> process_barrier::arrive_and_wait_for(std::chrono::nanoseconds timeout, bool forever) {
-    // A dead owner of m_mutex cannot have left the counters half-written: each
-    // update below is one store made while holding it, so owner_died needs no repair.
-    (void)m_mutex.lock();
-    const std::uint64_t generation = m_generation;
-    if (++m_waiting == m_participants) {
-        m_waiting = 0;
-        ++m_generation;
+    enter();
+    // The word changes only under m_mutex, and each change is one store: a
+    // participant killed anywhere leaves a whole round, old or new.
+    // relaxed: m_mutex orders every access to the word but broken()/arrived().
+    const std::uint64_t state = m_state.load(std::memory_order_relaxed);
+    const std::uint64_t generation = state & k_generation_mask;
+    const auto count = static_cast<unsigned>(state & k_count_mask);
+    TOPOS_ASSERT(count < m_participants, "process_barrier: a round holds fewer arrivals than participants");
+    if (count + 1 == m_participants) {
+        m_state.store((generation + k_generation_one) & k_generation_mask, std::memory_order_relaxed);
         m_mutex.unlock();
         m_cond.notify_all();
         return true;
     }
+    m_state.store(state + 1, std::memory_order_relaxed);
     const timespec when = deadline_after(forever ? std::chrono::nanoseconds(0) : timeout);
-    while (m_generation == generation) {
-        int rc = 0;
-        if (forever) {
-            rc = ::pthread_cond_wait(m_cond.native_handle(), m_mutex.native_handle());
-        } else {
-            rc = ::pthread_cond_timedwait(m_cond.native_handle(), m_mutex.native_handle(), &when);
+    for (;;) {
+        const int rc = forever ? ::pthread_cond_wait(m_cond.native_handle(), m_mutex.native_handle())
+                               : ::pthread_cond_timedwait(m_cond.native_handle(), m_mutex.native_handle(), &when);
+        if (rc == EOWNERDEAD) {
+            (void)settle(m_mutex.native_handle(), rc, "process_barrier::arrive_and_wait");
+            m_state.fetch_or(k_broken, std::memory_order_release);
+            m_cond.notify_all();
+        } else if (rc != 0 && rc != ETIMEDOUT) {
+            fail("process_barrier::arrive_and_wait", rc);
+        }
+        const std::uint64_t now = m_state.load(std::memory_order_relaxed);
+        if ((now & k_generation_mask) != generation) {
+            m_mutex.unlock(); // our round ended
+            return false;
+        }
+        if ((now & k_broken) != 0) {
+            leave_broken();
         }
         if (rc == ETIMEDOUT) {
-            if (m_generation != generation) {
-                break;
-            }
-            --m_waiting;
+            TOPOS_ASSERT((now & k_count_mask) != 0, "process_barrier: a waiter's own arrival is counted");
+            m_state.store(now - 1, std::memory_order_relaxed); // withdraw this arrival
             m_mutex.unlock();
             return std::nullopt;
         }
-        (void)settle(m_mutex.native_handle(), rc, "process_barrier::arrive_and_wait");
     }
-    m_mutex.unlock();
-    return false;
 }
 
 } // namespace topos

@@ -5,13 +5,18 @@
 # The other process of the multi-process tests.
 add_executable(topos_shm_peer ${CMAKE_CURRENT_LIST_DIR}/shm/shm_peer.cpp)
 target_link_libraries(topos_shm_peer PRIVATE topos::topos)
+# The crash roles reach internals (ipc/shm_heap_layout.hpp).
+target_include_directories(topos_shm_peer PRIVATE ${PROJECT_SOURCE_DIR})
 topos_set_warnings(topos_shm_peer)
 
 topos_add_gtest(topos_shm_tests LABEL unit TIMEOUT 120 SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_shm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_shm_sync.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/unit/test_shm_crash.cpp
 )
 target_compile_definitions(topos_shm_tests PRIVATE TOPOS_SHM_PEER="$<TARGET_FILE:topos_shm_peer>")
+# test_shm_crash.cpp uses the header layout and the open hook (ipc/shm_backend.hpp).
+target_include_directories(topos_shm_tests PRIVATE ${PROJECT_SOURCE_DIR})
 add_dependencies(topos_shm_tests topos_shm_peer)
 
 # Interop: Python's multiprocessing.shared_memory and a plain shmget/shmat C

@@ -68,6 +68,7 @@ enum class shm_errc : std::uint8_t {
     size_mismatch,     ///< open_options::expected_size differs from the segment's size
     no_memory,         ///< the kernel or /dev/shm has no room for the segment
     system,            ///< another system error (sys_errno() holds it)
+    heap_broken,       ///< a segment_heap whose lock holder died mid-update (see segment_heap)
 };
 
 /// "invalid_name", "exists", ...
@@ -169,8 +170,8 @@ public:
     [[nodiscard]] int sysv_id() const noexcept { return m_shmid; }
     [[nodiscard]] bool is_creator() const noexcept { return m_creator; }
     [[nodiscard]] bool is_raw() const noexcept { return m_raw; }
-    /// Process id in the header (0 for raw mappings).
-    [[nodiscard]] int creator_pid() const noexcept;
+    /// Process id in the header as validated at open (0 for raw mappings).
+    [[nodiscard]] int creator_pid() const noexcept { return m_creator_pid; }
 
     /// The logical node of each page of the user range, -1 for pages with no
     /// memory yet. Asks the kernel (move_pages) about pages this process has
@@ -195,6 +196,7 @@ private:
     int m_shmid = -1;
     std::uint64_t m_dev = 0;    ///< POSIX: the object's device and inode, so unlink()
     std::uint64_t m_ino = 0;    ///< removes this object and not a newer one of that name
+    int m_creator_pid = 0;      ///< from the validated header (0 for raw mappings)
     int m_owner_pid = 0;        ///< the process that created it (a forked child does not remove)
     bool m_creator = false;
     bool m_remove_on_exit = false;
@@ -299,9 +301,16 @@ struct heap_state;
 /// mutex, so any process that maps the region can allocate and free.
 ///
 /// The segment_heap object itself is a per-process handle (it derives from
-/// std::pmr::memory_resource, whose vtable is per process): the creator
-/// formats the region once (segment_heap::format), other processes attach to
-/// it (segment_heap::attach).
+/// std::pmr::memory_resource, whose vtable is per process). The heap's state
+/// begins with a magic word: 0 in a fresh segment, the heap magic once
+/// formatted. segment_heap(seg) formats only a fresh region and attaches to
+/// one that already holds a heap, so any number of handles, in any process,
+/// share one heap. format() formats unconditionally (wiping what was there).
+///
+/// Crashes: the free list is not crash-consistent yet. When a process dies
+/// holding the heap's lock, the next one to take it marks the heap broken
+/// (a flag in the segment), and every operation from then on, in every
+/// process and every later handle, throws shm_error(heap_broken).
 ///
 /// Blocks handed out hold raw addresses only of this process's mapping: link
 /// objects inside the heap with segment_ptr, not with raw pointers, and do
@@ -309,15 +318,17 @@ struct heap_state;
 /// this handle).
 class segment_heap final : public std::pmr::memory_resource {
 public:
-    /// Lays out an empty heap over [region, region + bytes). region must be
-    /// 64-byte aligned and bytes at least 4096. Throws shm_error(invalid_argument).
+    /// Lays out an empty heap over [region, region + bytes), whatever was
+    /// there. region must be 64-byte aligned and bytes at least 4096. Throws
+    /// shm_error(invalid_argument).
     [[nodiscard]] static segment_heap format(void* region, std::size_t bytes);
     /// Attaches to a heap formatted at `region` (by any process), waiting up
     /// to 1 s for a formatter still at work. Throws shm_error(not_topos)
     /// when no heap appears there.
     [[nodiscard]] static segment_heap attach(void* region);
-    /// The whole user range of a segment: format when `seg.is_creator()`, else
-    /// attach. (So a creator makes this once; a second one would format again.)
+    /// The whole user range of a segment. The creator formats it when it is
+    /// still fresh (its magic word 0) and otherwise attaches, as every other
+    /// process does: a second segment_heap(seg) never wipes the first's heap.
     explicit segment_heap(const shared_segment& seg);
 
     segment_heap(const segment_heap&) = delete;
@@ -327,14 +338,21 @@ public:
     /// Bytes the heap can hand out in total (its region less its own state).
     [[nodiscard]] std::size_t capacity() const noexcept;
     /// Bytes of blocks in use now (block headers and padding included).
+    /// Throws shm_error(heap_broken) when the heap is broken, as allocate,
+    /// deallocate, construct, construct_named, find and destroy do.
     [[nodiscard]] std::size_t used_bytes() const;
 
-    /// Allocates and constructs a T; the pointer can be stored in the segment.
+    /// true once a process died holding the heap's lock (see above).
+    [[nodiscard]] bool broken() const noexcept;
+
+    /// Allocates and constructs a T. Returns a plain pointer, as
+    /// construct_named() and find() do; store it in the segment as a
+    /// segment_ptr<T> (which it converts to).
     template <class T, class... Args>
-    segment_ptr<T> construct(Args&&... args) {
+    T* construct(Args&&... args) {
         void* p = allocate(sizeof(T), alignof(T));
         try {
-            return segment_ptr<T>(::new (p) T(std::forward<Args>(args)...));
+            return ::new (p) T(std::forward<Args>(args)...);
         } catch (...) {
             deallocate(p, sizeof(T), alignof(T));
             throw;
@@ -378,6 +396,7 @@ private:
     explicit segment_heap(detail::heap_state* state) noexcept : m_state(state) {}
     static detail::heap_state* format_state(void* region, std::size_t bytes);
     static detail::heap_state* attach_state(void* region);
+    static detail::heap_state* attach_or_format_state(const shared_segment& seg);
 
     void* do_allocate(std::size_t bytes, std::size_t alignment) override;
     void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;

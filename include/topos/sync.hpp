@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -54,12 +55,15 @@ public:
     /// caller) and ENOTRECOVERABLE.
     lock_result lock();
     /// false when another owner holds it; true (owned) otherwise, including
-    /// from a dead owner (then *died, when given, is set).
-    [[nodiscard]] bool try_lock(bool* died = nullptr);
+    /// from a dead owner: *how, when given, says which (as try_lock_for).
+    [[nodiscard]] bool try_lock(lock_result* how = nullptr);
+    /// The old spelling of try_lock(lock_result*): *died is how == owner_died.
+    [[deprecated("use try_lock(lock_result*)")]] [[nodiscard]] bool try_lock(bool* died);
     /// true when owned within `timeout` (measured on CLOCK_MONOTONIC, so a
     /// step of the wall clock does not stretch or cut it; CLOCK_REALTIME in
     /// ThreadSanitizer builds); *how, when given, says whether it came from
-    /// a dead owner.
+    /// a dead owner. Every timeout in this header saturates: nanoseconds::max()
+    /// waits forever, a negative one counts as 0.
     [[nodiscard]] bool try_lock_for(std::chrono::nanoseconds timeout, lock_result* how = nullptr);
     /// Throws sync_error (EPERM) when the caller does not own it.
     void unlock();
@@ -126,9 +130,22 @@ private:
 };
 
 /// Barrier for a fixed number of participants, reusable round after round.
-/// Made of a robust process_mutex and a process_condition with a generation
-/// count: a round ends when the last participant arrives, and waiters wake on
-/// the generation change (so a spurious wake-up cannot let one through early).
+/// Made of a robust process_mutex, a process_condition and one atomic word
+/// that holds the round's whole state: the arrivals so far, the generation
+/// and a broken bit. A round ends with one store of that word (count to 0,
+/// generation up), so a participant killed at any point leaves either the
+/// old round or the new one, never half of each; waiters wake on the
+/// generation change (so a spurious wake-up cannot let one through early).
+///
+/// A participant that dies inside the barrier (holding its mutex) breaks it:
+/// the next process to take the mutex sees owner_died, sets the broken bit
+/// and wakes everyone; from then on every wait in progress and every later
+/// arrival throws sync_error with sys_errno() EOWNERDEAD, in every process.
+/// A broken barrier stays broken: the survivors recover by agreeing (by other
+/// means) to destroy it and make a new one in its place. A participant that
+/// dies while merely waiting (not holding the mutex) cannot be told from a
+/// slow one: its arrival still counts, and the others' arrive_and_wait_for
+/// times out and withdraws their own arrival cleanly.
 class process_barrier {
 public:
     /// Throws sync_error(EINVAL) for zero participants.
@@ -139,21 +156,29 @@ public:
 
     /// Waits until all participants arrived in this round. Exactly one
     /// participant per round gets true (the last to arrive), as
-    /// PTHREAD_BARRIER_SERIAL_THREAD.
+    /// PTHREAD_BARRIER_SERIAL_THREAD. Throws sync_error(EOWNERDEAD) when the
+    /// barrier is or becomes broken.
     bool arrive_and_wait();
-    /// As arrive_and_wait, but gives up after `timeout` (CLOCK_MONOTONIC):
-    /// then the arrival is withdrawn and the result is empty.
+    /// As arrive_and_wait, but gives up after `timeout` (CLOCK_MONOTONIC;
+    /// nanoseconds::max() waits forever): then the arrival is withdrawn and
+    /// the result is empty. Throws sync_error(EOWNERDEAD) when broken.
     [[nodiscard]] std::optional<bool> arrive_and_wait_for(std::chrono::nanoseconds timeout);
     [[nodiscard]] unsigned participants() const noexcept { return m_participants; }
+    /// true once a participant died inside the barrier (see above).
+    [[nodiscard]] bool broken() const noexcept;
+    /// Arrivals in the current round (a snapshot).
+    [[nodiscard]] unsigned arrived() const noexcept;
 
 private:
     std::optional<bool> arrive_and_wait_for(std::chrono::nanoseconds timeout, bool forever);
+    void enter();
+    [[noreturn]] void leave_broken();
 
     process_mutex m_mutex;
     process_condition m_cond;
     unsigned m_participants;
-    unsigned m_waiting = 0;
-    std::uint64_t m_generation = 0;
+    /// bits 0-31 arrivals this round, 32-62 generation, 63 broken.
+    std::atomic<std::uint64_t> m_state{0};
 };
 
 } // namespace topos

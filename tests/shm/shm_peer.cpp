@@ -8,10 +8,15 @@
 //   topos_shm_peer lock-hold NAME                 take the mutex, half-update, hang
 //   topos_shm_peer sem-work NAME ITERATIONS       take and give the semaphores
 //   topos_shm_peer heap-alloc NAME FIRST COUNT    allocate blocks FIRST.. from the heap
+//   topos_shm_peer barrier-lock-die NAME          take a barrier_crash's barrier lock, hang
+//   topos_shm_peer heap-lock-die NAME             take the heap's lock, post "locked", hang
+//   topos_shm_peer heap-probe NAME                expect the heap to throw heap_broken
 //   topos_shm_peer touch NAME posix|sysv          write every page of the segment
 //   topos_shm_peer open-denied NAME posix|sysv    as another user, expect permission_denied
 //   topos_shm_peer create-limited NAME            a create that fails after shm_open leaves nothing
 #include "shm_test_layout.hpp"
+
+#include "ipc/shm_heap_layout.hpp"
 
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
@@ -26,6 +31,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <type_traits>
 
 namespace {
 
@@ -114,6 +120,53 @@ int heap_alloc(const shared_segment& seg, unsigned first, unsigned count) {
     return 0;
 }
 
+// Plays a participant killed inside the barrier: holds the barrier's mutex
+// (its first member, so the barrier's address is the mutex's: the type is
+// standard-layout) until the test kills it.
+int barrier_lock_die(const shared_segment& seg) {
+    static_assert(std::is_standard_layout_v<process_barrier>);
+    auto* c = static_cast<barrier_crash*>(seg.data());
+    auto* m = reinterpret_cast<process_mutex*>(&c->barrier);
+    (void)m->lock();
+    c->locked.post();
+    for (;;) {
+        ::pause();
+    }
+}
+
+// Plays a process killed in the middle of a heap operation: holds the heap's
+// lock (ipc/shm_heap_layout.hpp) until the test kills it.
+int heap_lock_die(const shared_segment& seg) {
+    auto heap = segment_heap::attach(seg.data());
+    auto* locked = heap.find<process_semaphore>("locked");
+    if (locked == nullptr) {
+        std::fprintf(stderr, "topos_shm_peer: no semaphore 'locked' in the heap\n");
+        return 1;
+    }
+    auto* state = static_cast<detail::heap_state*>(seg.data());
+    (void)state->mutex.lock();
+    locked->post();
+    for (;;) {
+        ::pause();
+    }
+}
+
+// Another process's view of a broken heap: every operation throws heap_broken.
+int heap_probe(const shared_segment& seg) {
+    auto heap = segment_heap::attach(seg.data());
+    if (!heap.broken()) {
+        std::fprintf(stderr, "topos_shm_peer: the heap is not marked broken\n");
+        return 1;
+    }
+    try {
+        (void)heap.allocate(64);
+    } catch (const shm_error& e) {
+        return e.code() == shm_errc::heap_broken ? 0 : 1;
+    }
+    std::fprintf(stderr, "topos_shm_peer: a broken heap allocated\n");
+    return 1;
+}
+
 int touch(const std::string& name, shm_api api) {
     open_options o;
     o.api = api;
@@ -198,6 +251,15 @@ int run(int argc, char** argv) {
     }
     if (role == "sem-work" && argc == 4) {
         return sem_work(seg, number(argv[3]));
+    }
+    if (role == "barrier-lock-die" && argc == 3) {
+        return barrier_lock_die(seg);
+    }
+    if (role == "heap-lock-die" && argc == 3) {
+        return heap_lock_die(seg);
+    }
+    if (role == "heap-probe" && argc == 3) {
+        return heap_probe(seg);
     }
     if (role == "heap-alloc" && argc == 5) {
         return heap_alloc(seg, number(argv[3]), number(argv[4]));

@@ -56,6 +56,14 @@ struct semaphore_load {
     std::uint64_t plain = 0; ///< incremented without atomics under mutex_sem
 };
 
+/// A barrier of three: a waiting thread, the test, and a peer that dies
+/// holding the barrier's lock (posting `locked` once it holds it).
+struct barrier_crash {
+    explicit barrier_crash(unsigned participants) : barrier(participants) {}
+    process_barrier barrier;
+    process_semaphore locked{0};
+};
+
 /// Blocks the peers allocated from a segment_heap: offsets (segment_ptr) and sizes.
 struct heap_table {
     static constexpr unsigned k_blocks = 400;

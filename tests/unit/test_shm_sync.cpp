@@ -82,15 +82,71 @@ TEST_F(SyncThreadsTest, MutexExcludesThreads) {
     }
     EXPECT_EQ(a->counter, 80000);
     EXPECT_TRUE(a->m.try_lock());
-    bool died = true;
-    std::thread([&] { EXPECT_FALSE(a->m.try_lock(&died)); }).join();
     lock_result how = lock_result::owner_died;
+    std::thread([&] { EXPECT_FALSE(a->m.try_lock(&how)); }).join();
     std::thread([&] { EXPECT_FALSE(a->m.try_lock_for(20ms, &how)); }).join();
     a->m.unlock();
     EXPECT_TRUE(a->m.try_lock_for(20ms, &how));
     EXPECT_EQ(how, lock_result::acquired);
     EXPECT_THROW((void)a->m.lock(), sync_error) << "relocking an owned robust mutex is EDEADLK";
     a->m.unlock();
+}
+
+// nanoseconds::max() is a common way to say "forever": the deadline must
+// saturate, not overflow into the past (which timed out at once).
+TEST_F(SyncThreadsTest, ForeverTimeoutsWaitInsteadOfOverflowing) {
+    struct area {
+        process_mutex m;
+        process_condition cv;
+        process_semaphore s{0};
+        process_barrier b{2};
+        bool ready = false;
+    };
+    in_segment<area> a(m_seg);
+    constexpr auto forever = std::chrono::nanoseconds::max();
+    lock_result how = lock_result::owner_died;
+    ASSERT_TRUE(a->m.try_lock_for(forever, &how)) << "a free mutex";
+    EXPECT_EQ(how, lock_result::acquired);
+    bool got = false;
+    std::thread waiter([&] {
+        got = a->m.try_lock_for(forever);
+        if (got) {
+            a->m.unlock();
+        }
+    });
+    std::this_thread::sleep_for(50ms); // let the waiter find the mutex held
+    a->m.unlock();
+    waiter.join();
+    EXPECT_TRUE(got) << "a held mutex: 'forever' waits for the unlock";
+
+    std::thread poster([&] {
+        std::this_thread::sleep_for(50ms);
+        a->s.post();
+    });
+    EXPECT_TRUE(a->s.wait_for(forever));
+    poster.join();
+
+    std::thread notifier([&] {
+        std::this_thread::sleep_for(50ms);
+        std::lock_guard<process_mutex> hold(a->m);
+        a->ready = true;
+        a->cv.notify_all();
+    });
+    (void)a->m.lock();
+    bool woke = true;
+    while (!a->ready && woke) {
+        woke = a->cv.wait_for(a->m, forever);
+    }
+    a->m.unlock();
+    notifier.join();
+    EXPECT_TRUE(woke);
+
+    std::thread partner([&] {
+        std::this_thread::sleep_for(50ms);
+        (void)a->b.arrive_and_wait();
+    });
+    EXPECT_TRUE(a->b.arrive_and_wait_for(forever).has_value());
+    partner.join();
 }
 
 TEST_F(SyncThreadsTest, ConditionHandsOverValues) {
