@@ -127,7 +127,7 @@ void parallel_for(runtime& rt, Index begin, Index end, const Body& body, std::si
         grain = detail::auto_grain(n, rt.thread_count());
     }
     // An outside caller borrows a guest slot (when one is free) and takes part.
-    const detail::guest_scope guest(rt.core());
+    const detail::guest_scope guest(detail::runtime_access::core(rt));
     task_group group(rt);
     const detail::for_context<Index, Body> ctx{&body, grain, &group, begin};
     try {
