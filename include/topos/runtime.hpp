@@ -47,6 +47,7 @@
 
 #include <topos/detail/sched_core.hpp>
 #include <topos/error.hpp>
+#include <topos/memory.hpp> // memory_error
 #include <topos/placement.hpp>
 #include <topos/topology.hpp>
 
