@@ -1,23 +1,16 @@
-// scheduler/worker.hpp - the scheduler's private types: task queues, node
-// domains, workers and the runtime's shared state.
+// scheduler/worker.hpp - the scheduler's private types below the runtime:
+// task queues, node domains and workers. The runtime's own state is
+// runtime_core (scheduler/runtime_core.hpp).
 #pragma once
 
 #include <topos/detail/sched_core.hpp>
 #include <topos/placement.hpp>
-#include <topos/runtime.hpp>
-#include <topos/topology.hpp>
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <thread>
 #include <vector>
 
 namespace topos::detail {
-
-class runtime_impl;
 
 /// A counter written by one thread and read by any: relaxed, no RMW.
 class owner_counter {
@@ -70,7 +63,7 @@ enum class scan_mode {
 
 class worker : public worker_core {
 public:
-    worker(runtime_impl& rt, unsigned index, int node, node_domain& domain);
+    worker(runtime_core& rt, unsigned index, int node, node_domain& domain);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -92,7 +85,7 @@ public:
     /// re-scan, if any.
     [[nodiscard]] task* park_or_find(const group_core* waiting_for);
 
-    runtime_impl& m_rt;
+    runtime_core& m_rt;
     const unsigned m_index;
     const int m_node;
     node_domain& m_domain;
@@ -126,56 +119,15 @@ public:
 
 private:
     [[nodiscard]] task* steal_remote(scan_mode mode);
+    /// One pass over `victims`' deques in order: the first task stolen
+    /// (counted in `stolen`), or nullptr; a lost race sets m_last_scan_lost.
+    [[nodiscard]] task* steal_from(const std::vector<worker*>& victims, owner_counter& stolen);
     /// Spins, then parks, until it finds work (returned) or the runtime stops
     /// with nothing left (nullptr). Leaves m_domain.m_idle one lower.
     [[nodiscard]] task* idle_loop();
     void leave_idle(bool found_work) noexcept;
     [[nodiscard]] bool domain_has_work() const noexcept;
     void leave_sleep() noexcept;
-};
-
-class runtime_impl : public runtime_core {
-public:
-    runtime_impl(runtime& owner, const runtime_options& options);
-    ~runtime_impl();
-    runtime_impl(const runtime_impl&) = delete;
-    runtime_impl& operator=(const runtime_impl&) = delete;
-
-    /// Wakes one sleeping worker, preferring `near` (may be null).
-    void wake_one(const node_domain* near) noexcept;
-    [[nodiscard]] node_domain* domain_of_node(int node) const noexcept;
-
-    runtime& m_owner;
-    topology m_topology;
-    placement_plan m_plan;
-    std::vector<std::unique_ptr<node_domain>> m_domains;
-    std::vector<int> m_domain_of_node; ///< logical node -> index in m_domains, -1 when none
-    task_queue m_injection;             ///< tasks from threads outside the runtime
-    /// The plan's workers, then k_guest_slots guest slots: worker states
-    /// without a thread that an outside thread borrows while it waits, so it
-    /// can run tasks (and spawn onto a deque of its own) instead of sleeping.
-    std::vector<worker*> m_workers;
-    unsigned m_worker_count = 0; ///< workers with a thread: the first entries of m_workers
-    static constexpr unsigned k_guest_slots = 4;
-    /// False when the workers cover only part of the allowed CPUs: outside
-    /// waiters then sleep rather than run work off the runtime's CPUs.
-    bool m_admits_guests = false;
-    node_domain m_guest_domain;  ///< node -1; never idle, never a remote target
-    std::atomic<bool> m_stopping{false};
-    bool m_display_affinity = false;
-
-    mutable std::mutex m_degraded_lock;
-    std::vector<std::string> m_degraded;
-
-private:
-    void thread_main(unsigned index);
-    void create_worker(unsigned index);
-    void destroy_workers() noexcept;
-    void stop_and_join() noexcept;
-
-    std::vector<std::thread> m_threads;
-    std::atomic<unsigned> m_ready{0};
-    std::atomic<int> m_phase{0}; ///< 0 starting, 1 running, 2 aborted
 };
 
 } // namespace topos::detail

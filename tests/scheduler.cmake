@@ -12,3 +12,8 @@ topos_add_gtest(topos_sched_tests LABEL unit TIMEOUT 120 SOURCES
 # (tests/numa-vm/run); skips elsewhere.
 topos_add_gtest(topos_numa_sched_tests LABEL numa TIMEOUT 300
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/numa/test_numa_sched.cpp LIBS PkgConfig::topos_numa)
+
+# A runtime whose workers cannot allocate their state (failure injected by
+# replacing the aligned operator new, so it is a program of its own).
+topos_add_gtest(topos_sched_oom_tests LABEL unit TIMEOUT 120
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_sched_runtime_oom.cpp)

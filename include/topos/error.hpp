@@ -41,4 +41,14 @@ public:
     using error::error;
 };
 
+/// An index past the end (node_array::at, block, node_of_index), or parallel
+/// loop bounds their common type cannot hold (a negative bound with an
+/// unsigned one). Not a std::out_of_range: deriving from both would make
+/// std::exception an ambiguous base, which a `catch (const std::exception&)`
+/// does not catch.
+class index_error : public error {
+public:
+    using error::error;
+};
+
 } // namespace topos

@@ -21,7 +21,6 @@
 #include <limits>
 #include <memory>
 #include <new>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,10 +47,13 @@ public:
     explicit node_array(std::size_t n) : node_array(n, all_host_nodes()) {}
 
     /// n value-initialised elements over `nodes` of this machine (logical ids,
-    /// in block order). Throws node_error for an empty list or an unknown node.
+    /// in block order); every node when the list is empty, so that
+    /// node_array(n, rt.nodes()) works for an unbound runtime too. Throws
+    /// node_error for an unknown node.
     node_array(std::size_t n, const std::vector<int>& nodes) {
         if (nodes.empty()) {
-            throw node_error("node_array: the node list is empty; expected at least one NUMA node");
+            init(n, all_host_nodes(), true);
+            return;
         }
         for (int node : nodes) {
             (void)mem_policy::on_node(node); // throws node_error naming an unknown node
@@ -99,27 +101,46 @@ public:
     [[nodiscard]] const T* data() const noexcept { return m_data; }
     [[nodiscard]] T& operator[](std::size_t i) noexcept { return m_data[i]; }
     [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return m_data[i]; }
+    /// The element at index i. Throws index_error when i >= size().
+    [[nodiscard]] T& at(std::size_t i) {
+        check_index(i);
+        return m_data[i];
+    }
+    [[nodiscard]] const T& at(std::size_t i) const {
+        check_index(i);
+        return m_data[i];
+    }
     [[nodiscard]] iterator begin() noexcept { return m_data; }
     [[nodiscard]] iterator end() noexcept { return m_data + m_size; }
     [[nodiscard]] const_iterator begin() const noexcept { return m_data; }
     [[nodiscard]] const_iterator end() const noexcept { return m_data + m_size; }
 
     [[nodiscard]] std::size_t block_count() const noexcept { return m_blocks.size(); }
-    /// Throws std::out_of_range when i >= block_count().
-    [[nodiscard]] const node_block& block(std::size_t i) const { return m_blocks.at(i); }
-    [[nodiscard]] const std::vector<node_block>& blocks() const noexcept { return m_blocks; }
-    /// The node the element at index i lives on. Throws std::out_of_range when i >= size().
-    [[nodiscard]] int node_of_index(std::size_t i) const {
-        if (i >= m_size) {
-            throw std::out_of_range("node_array: index " + std::to_string(i) + " is out of range; size is " +
-                                    std::to_string(m_size));
+    /// Throws index_error when i >= block_count().
+    [[nodiscard]] const node_block& block(std::size_t i) const {
+        if (i >= m_blocks.size()) {
+            throw index_error("node_array: block " + std::to_string(i) + " does not exist; there are " +
+                              std::to_string(m_blocks.size()) + " blocks");
         }
+        return m_blocks[i];
+    }
+    [[nodiscard]] const std::vector<node_block>& blocks() const noexcept { return m_blocks; }
+    /// The node the element at index i lives on. Throws index_error when i >= size().
+    [[nodiscard]] int node_of_index(std::size_t i) const {
+        check_index(i);
         auto it = std::upper_bound(m_blocks.begin(), m_blocks.end(), i,
                                    [](std::size_t index, const node_block& b) { return index < b.end; });
         return it->node;
     }
 
 private:
+    void check_index(std::size_t i) const {
+        if (i >= m_size) {
+            throw index_error("node_array: index " + std::to_string(i) + " is out of range; size is " +
+                              std::to_string(m_size));
+        }
+    }
+
     static std::vector<int> all_host_nodes() {
         std::vector<int> nodes(get_memory_status().node_count);
         for (std::size_t i = 0; i < nodes.size(); ++i) {

@@ -1,6 +1,7 @@
 // topos/parallel.hpp - parallel loops, reductions and invocations on a runtime.
 //
 //   topos::parallel_for(rt, 0, n, [&](std::size_t i) { y[i] += a * x[i]; });
+//   topos::parallel_for(data, [&](std::size_t i) { data[i] *= 2; }); // a node_array, on the default runtime
 //   double s = topos::parallel_reduce(rt, 0, n, 0.0, [&](std::size_t i) { return x[i]; }, std::plus<>{});
 //   topos::parallel_invoke(rt, [&] { left(); }, [&] { right(); });
 //
@@ -13,6 +14,12 @@
 // and no worker waits long for the last one (a spawn costs well under 0.1%
 // of a 64Ki-iteration piece even for a 1 ns body).
 //
+// Bounds: begin and end may have different integer types (0 and a
+// std::size_t n, say); the loop index, passed to the body, is their common
+// type. When one is signed and the other unsigned, that type is unsigned,
+// and a negative bound would wrap around to a huge one: index_error instead.
+// Every function without a runtime argument runs on runtime::default_runtime().
+//
 // The calling thread takes part: a worker of `rt` directly, any other thread
 // through one of the runtime's guest slots (when all are taken, the loop is
 // handed to the workers and the caller sleeps until done).
@@ -23,9 +30,13 @@
 #include <topos/runtime.hpp>
 #include <topos/task_group.hpp>
 
+#include <topos/error.hpp>
+
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <functional>
+#include <string>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -72,7 +83,7 @@ struct affine_context {
 
 /// Adds to the calling worker's counts of iterations run on / off the node
 /// that owns their data (runtime_stats). No-op outside a runtime.
-void count_affine_iterations(std::size_t on_node, std::size_t off_node) noexcept; // scheduler/runtime.cpp
+void count_affine_iterations(std::size_t on_node, std::size_t off_node) noexcept; // scheduler/stats.cpp
 
 template <class Body>
 void affine_split(const affine_context<Body>* ctx, std::size_t lo, std::size_t hi) {
@@ -101,9 +112,26 @@ template <class Index>
     return static_cast<std::size_t>(static_cast<wide>(end) - static_cast<wide>(begin));
 }
 
-} // namespace detail
+/// The index type of a loop from a `B` to an `E`: their common type.
+template <class B, class E>
+using loop_index_t = std::common_type_t<B, E>;
 
-namespace detail {
+/// Throws index_error when a bound does not fit the loop's index type: a
+/// negative bound with an unsigned one. Bounds of the same signedness
+/// always fit, and cost nothing here.
+template <class B, class E>
+void check_loop_bounds(const char* what, B begin, E end) {
+    if constexpr (std::is_signed_v<B> != std::is_signed_v<E>) {
+        using index = loop_index_t<B, E>;
+        if (!std::in_range<index>(begin) || !std::in_range<index>(end)) {
+            throw index_error(std::string(what) + ": the bounds [" + std::to_string(begin) + ", " +
+                              std::to_string(end) +
+                              ") mix a negative and an unsigned value, so the unsigned loop index would wrap "
+                              "around; give both bounds one signed type");
+        }
+    }
+}
+
 // After a failure while spawning: stop the group and let pieces already
 // running finish, dropping their exceptions; the caller then rethrows its own,
 // which came first on this thread.
@@ -114,45 +142,12 @@ inline void cancel_and_drain(task_group& group) {
     } catch (...) { // the first exception wins, and it is the caller's
     }
 }
-} // namespace detail
 
-/// Calls body(i) for every i in [begin, end), in parallel on `rt`.
-template <class Index, class Body>
-void parallel_for(runtime& rt, Index begin, Index end, const Body& body, std::size_t grain = 0) {
-    const std::size_t n = detail::iteration_count(begin, end);
-    if (n == 0) {
-        return;
-    }
-    if (grain == 0) {
-        grain = detail::auto_grain(n, rt.thread_count());
-    }
-    // An outside caller borrows a guest slot (when one is free) and takes part.
-    const detail::guest_scope guest(rt.core());
-    task_group group(rt);
-    const detail::for_context<Index, Body> ctx{&body, grain, &group, begin};
-    try {
-        if (detail::is_worker_of(rt)) {
-            detail::for_split(&ctx, 0, n);
-        } else {
-            group.run([c = &ctx, n] { detail::for_split(c, 0, n); });
-        }
-    } catch (...) {
-        detail::cancel_and_drain(group);
-        throw;
-    }
-    group.wait();
-}
-
-/// Calls body(i) for every index of `data`, running each block's iterations
-/// on the node that holds the block: the block goes to its node's inbox
-/// (run_on_node) and splits there, so its pieces stay on that node unless
-/// another node's workers are idle while this node has no idle worker, in
-/// which case they may steal (throttled; see runtime.hpp). runtime_stats
-/// counts iterations run on and off their data's node. Blocks on nodes
-/// without a worker of `rt` run anywhere.
-template <class T, class Body>
-void parallel_for(runtime& rt, const node_array<T>& data, const Body& body, std::size_t grain = 0) {
-    const std::size_t n = data.size();
+/// Calls body(i) for every index of `blocks`, each block's iterations on its
+/// node (see parallel_for over a node_array).
+template <class Body>
+void parallel_for_blocks(runtime& rt, std::size_t n, const std::vector<node_block>& blocks, const Body& body,
+                         std::size_t grain) {
     if (n == 0) {
         return;
     }
@@ -162,9 +157,9 @@ void parallel_for(runtime& rt, const node_array<T>& data, const Body& body, std:
     const std::vector<int> nodes = rt.nodes();
     task_group group(rt);
     std::vector<detail::affine_context<Body>> ctx;
-    ctx.reserve(data.block_count());
+    ctx.reserve(blocks.size());
     try {
-        for (const node_block& b : data.blocks()) {
+        for (const node_block& b : blocks) {
             if (b.end <= b.begin) {
                 continue;
             }
@@ -184,10 +179,72 @@ void parallel_for(runtime& rt, const node_array<T>& data, const Body& body, std:
     group.wait();
 }
 
+} // namespace detail
+
+/// Calls body(i) for every i in [begin, end), in parallel on `rt`. The index
+/// type is the bounds' common type; index_error for a negative bound with an
+/// unsigned one.
+template <std::integral B, std::integral E, class Body>
+void parallel_for(runtime& rt, B begin, E end, const Body& body, std::size_t grain = 0) {
+    using Index = detail::loop_index_t<B, E>;
+    detail::check_loop_bounds("parallel_for", begin, end);
+    const std::size_t n = detail::iteration_count(static_cast<Index>(begin), static_cast<Index>(end));
+    if (n == 0) {
+        return;
+    }
+    if (grain == 0) {
+        grain = detail::auto_grain(n, rt.thread_count());
+    }
+    // An outside caller borrows a guest slot (when one is free) and takes part.
+    const detail::guest_scope guest(detail::runtime_access::core(rt));
+    task_group group(rt);
+    const detail::for_context<Index, Body> ctx{&body, grain, &group, static_cast<Index>(begin)};
+    try {
+        if (detail::is_worker_of(rt)) {
+            detail::for_split(&ctx, 0, n);
+        } else {
+            group.run([c = &ctx, n] { detail::for_split(c, 0, n); });
+        }
+    } catch (...) {
+        detail::cancel_and_drain(group);
+        throw;
+    }
+    group.wait();
+}
+
+/// Calls body(i) for every index of `data`, running each block's iterations
+/// on the node that holds the block: the block goes to its node's inbox
+/// (run_on_node) and splits there, so its pieces stay on that node unless
+/// another node's workers are idle while this node has no idle worker, in
+/// which case they may steal (throttled; see runtime.hpp). runtime_stats
+/// counts iterations run on and off their data's node. Blocks on nodes
+/// without a worker of `rt` run anywhere. The body usually writes `data`,
+/// hence the non-const reference; a const array works as well.
+template <class T, class Body>
+void parallel_for(runtime& rt, node_array<T>& data, const Body& body, std::size_t grain = 0) {
+    detail::parallel_for_blocks(rt, data.size(), data.blocks(), body, grain);
+}
+
+template <class T, class Body>
+void parallel_for(runtime& rt, const node_array<T>& data, const Body& body, std::size_t grain = 0) {
+    detail::parallel_for_blocks(rt, data.size(), data.blocks(), body, grain);
+}
+
 /// parallel_for on the process's default runtime.
-template <class Index, class Body>
-void parallel_for(Index begin, Index end, const Body& body, std::size_t grain = 0) {
+template <std::integral B, std::integral E, class Body>
+void parallel_for(B begin, E end, const Body& body, std::size_t grain = 0) {
     parallel_for(runtime::default_runtime(), begin, end, body, grain);
+}
+
+/// parallel_for over a node_array on the process's default runtime.
+template <class T, class Body>
+void parallel_for(node_array<T>& data, const Body& body, std::size_t grain = 0) {
+    parallel_for(runtime::default_runtime(), data, body, grain);
+}
+
+template <class T, class Body>
+void parallel_for(const node_array<T>& data, const Body& body, std::size_t grain = 0) {
+    parallel_for(runtime::default_runtime(), data, body, grain);
 }
 
 /// combine(...combine(combine(init, map(begin)), map(begin + 1))..., map(end - 1)),
@@ -195,10 +252,13 @@ void parallel_for(Index begin, Index end, const Body& body, std::size_t grain = 
 /// combined left to right, so `combine` must be associative; `init` is used
 /// once (it need not be an identity). For a given grain the grouping is fixed,
 /// so floating-point results repeat from run to run.
-template <class Index, class T, class Map, class Combine>
-T parallel_reduce(runtime& rt, Index begin, Index end, T init, const Map& map, const Combine& combine,
+template <std::integral B, std::integral E, class T, class Map, class Combine>
+T parallel_reduce(runtime& rt, B begin_bound, E end_bound, T init, const Map& map, const Combine& combine,
                   std::size_t grain = 0) {
-    const std::size_t n = detail::iteration_count(begin, end);
+    using Index = detail::loop_index_t<B, E>;
+    detail::check_loop_bounds("parallel_reduce", begin_bound, end_bound);
+    const auto begin = static_cast<Index>(begin_bound);
+    const std::size_t n = detail::iteration_count(begin, static_cast<Index>(end_bound));
     if (n == 0) {
         return init;
     }
@@ -226,17 +286,25 @@ T parallel_reduce(runtime& rt, Index begin, Index end, T init, const Map& map, c
     return result;
 }
 
-template <class Index, class T, class Map, class Combine>
-T parallel_reduce(Index begin, Index end, T init, const Map& map, const Combine& combine, std::size_t grain = 0) {
+template <std::integral B, std::integral E, class T, class Map, class Combine>
+T parallel_reduce(B begin, E end, T init, const Map& map, const Combine& combine, std::size_t grain = 0) {
     return parallel_reduce(runtime::default_runtime(), begin, end, std::move(init), map, combine, grain);
 }
 
 /// Runs every f() in parallel on `rt` and waits; rethrows the first exception.
 template <class... F>
+    requires(std::invocable<F&> && ...)
 void parallel_invoke(runtime& rt, F&&... fs) {
     task_group group(rt);
     (group.run([&fs] { std::invoke(fs); }), ...);
     group.wait();
+}
+
+/// parallel_invoke on the process's default runtime.
+template <class... F>
+    requires(std::invocable<F&> && ...)
+void parallel_invoke(F&&... fs) {
+    parallel_invoke(runtime::default_runtime(), std::forward<F>(fs)...);
 }
 
 } // namespace topos

@@ -47,6 +47,7 @@
 
 #include <topos/detail/sched_core.hpp>
 #include <topos/error.hpp>
+#include <topos/memory.hpp> // memory_error
 #include <topos/placement.hpp>
 #include <topos/topology.hpp>
 
@@ -102,11 +103,22 @@ struct runtime_stats {
     std::vector<worker_stats> workers;
 };
 
+class runtime;
+
+namespace detail {
+/// The scheduler's way to a runtime's state, for topos's own templates
+/// (task_group, parallel_for); the state's type is private to scheduler/.
+struct runtime_access {
+    [[nodiscard]] static runtime_core& core(runtime& rt) noexcept;
+};
+} // namespace detail
+
 class runtime {
 public:
     /// Plans from the environment and defaults, then starts the workers.
-    /// Throws config_error, places_error or topology_error on bad options
-    /// (nothing is started then), std::system_error if threads cannot start.
+    /// Throws config_error, places_error or topology_error on bad options,
+    /// std::system_error if threads cannot start, memory_error when a
+    /// worker's state cannot be allocated; nothing is left running then.
     runtime();
     explicit runtime(const runtime_options& options);
     /// Waits for all work in flight, then stops the workers (see above).
@@ -130,13 +142,12 @@ public:
     /// no NUMA memory policy, ...). Empty when everything worked.
     [[nodiscard]] std::vector<std::string> degraded() const;
 
-    /// Internal: the scheduler's view of this runtime.
-    [[nodiscard]] detail::runtime_core& core() noexcept;
-
 private:
-    struct impl;
-    std::unique_ptr<impl> m_impl;
+    friend struct detail::runtime_access;
+    std::unique_ptr<detail::runtime_core> m_core;
 };
+
+inline detail::runtime_core& detail::runtime_access::core(runtime& rt) noexcept { return *rt.m_core.get(); }
 
 /// Questions a task can ask about the worker running it.
 namespace this_worker {

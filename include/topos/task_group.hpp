@@ -47,7 +47,7 @@ class task_group {
 public:
     /// A group on the process's default runtime.
     task_group() : task_group(runtime::default_runtime()) {}
-    explicit task_group(runtime& rt) noexcept : m_core(&rt.core()), m_runtime(&rt) {}
+    explicit task_group(runtime& rt) noexcept : m_core(&detail::runtime_access::core(rt)), m_runtime(&rt) {}
     ~task_group() { wait_noexcept(); }
 
     task_group(const task_group&) = delete;

@@ -1,6 +1,8 @@
 // parallel_for, parallel_reduce, parallel_invoke.
 #include "test_sched_support.hpp"
 
+#include <topos/error.hpp>
+#include <topos/memory.hpp>
 #include <topos/parallel.hpp>
 
 #include <gtest/gtest.h>
@@ -11,6 +13,9 @@
 #include <functional>
 #include <numeric>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -49,6 +54,52 @@ TEST(ParallelFor, SignedBoundsAndExplicitGrain) {
     topos::parallel_for(rt, 5, 5, [&](int) { ++calls; });
     topos::parallel_for(rt, 5, 2, [&](int) { ++calls; });
     EXPECT_EQ(calls, 0);
+}
+
+// parallel_for(rt, 0, n, f) with a std::size_t n: the int 0 and n meet in
+// their common type, which is what the body receives.
+TEST(ParallelFor, MixedIntegerBounds) {
+    topos::runtime rt(threads(2));
+    const std::size_t n = 1000;
+    std::vector<std::atomic<int>> hits(n);
+    topos::parallel_for(rt, 0, n, [&](auto i) {
+        static_assert(std::is_same_v<decltype(i), std::size_t>);
+        hits[i].fetch_add(1);
+    });
+    for (auto& h : hits) {
+        ASSERT_EQ(h.load(), 1);
+    }
+    std::atomic<long long> sum{0};
+    topos::parallel_for(rt, 0U, 100LL, [&](auto i) {
+        static_assert(std::is_same_v<decltype(i), long long>);
+        sum += i;
+    });
+    EXPECT_EQ(sum.load(), 99LL * 100 / 2);
+    const auto total = topos::parallel_reduce(rt, 0, n, std::size_t{0}, [](std::size_t i) { return i; }, std::plus<>{});
+    EXPECT_EQ(total, (n - 1) * n / 2);
+    std::atomic<int> calls{0};
+    topos::parallel_for(0, std::size_t{10}, [&](std::size_t) { ++calls; }); // the default runtime too
+    EXPECT_EQ(calls.load(), 10);
+}
+
+// A negative bound with an unsigned one would wrap around in the unsigned
+// common type: a typed error naming the bounds, and no iteration runs.
+TEST(ParallelFor, NegativeBoundWithUnsignedIsAnIndexError) {
+    topos::runtime rt(threads(2));
+    std::atomic<int> calls{0};
+    try {
+        topos::parallel_for(rt, -1, std::size_t{5}, [&](std::size_t) { ++calls; });
+        FAIL() << "no index_error";
+    } catch (const topos::index_error& e) {
+        EXPECT_NE(std::string(e.what()).find("[-1, 5)"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(topos::parallel_for(rt, 3U, -2, [&](unsigned) { ++calls; }), topos::error);
+    EXPECT_THROW((void)topos::parallel_reduce(rt, -10, 10U, 0U, [](unsigned i) { return i; }, std::plus<>{}),
+                 topos::index_error);
+    EXPECT_EQ(calls.load(), 0);
+    // Same signedness never throws: an empty or reversed range is just empty.
+    topos::parallel_for(rt, -1, -5, [&](int) { ++calls; });
+    EXPECT_EQ(calls.load(), 0);
 }
 
 TEST(ParallelFor, FromInsideATaskAndNested) {
@@ -125,6 +176,55 @@ TEST(ParallelForNodeArray, ExceptionPropagates) {
                  std::runtime_error);
 }
 
+// Bodies write the array, so parallel_for takes it by (non-const) reference;
+// a const array still works, and both run on the default runtime as well.
+TEST(ParallelForNodeArray, TakesTheArrayByReferenceAndRunsOnTheDefaultRuntime) {
+    using body = void (*)(std::size_t);
+    void (*by_reference)(topos::runtime&, topos::node_array<int>&, const body&, std::size_t) =
+        &topos::parallel_for<int, body>;
+    void (*on_default)(topos::node_array<int>&, const body&, std::size_t) = &topos::parallel_for<int, body>;
+    EXPECT_NE(by_reference, nullptr);
+    EXPECT_NE(on_default, nullptr);
+
+    topos::node_array<int> a(1000);
+    topos::parallel_for(a, [&](std::size_t i) { a[i] = static_cast<int>(i); });
+    const topos::node_array<int>& view = a;
+    std::atomic<long> sum{0};
+    topos::parallel_for(view, [&](std::size_t i) { sum += view[i]; });
+    EXPECT_EQ(sum.load(), 999L * 1000 / 2);
+}
+
+// An unbound runtime has no nodes: node_array(n, rt.nodes()) then spreads
+// over every node, as node_array(n) does.
+TEST(NodeArray, EmptyNodeListMeansEveryNode) {
+    topos::runtime rt({.places = {}, .bind = topos::proc_bind::disabled, .threads = 2, .topology = {}});
+    ASSERT_TRUE(rt.nodes().empty());
+    topos::node_array<int> a(100, rt.nodes());
+    const topos::node_array<int> every(100);
+    EXPECT_EQ(a.blocks(), every.blocks());
+    EXPECT_EQ(a.block_count(), topos::get_memory_status().node_count);
+    topos::parallel_for(rt, a, [&](std::size_t i) { a[i] = 1; });
+    for (int v : a) {
+        ASSERT_EQ(v, 1);
+    }
+}
+
+// Out-of-range accessors throw topos::index_error, a topos::error.
+TEST(NodeArray, OutOfRangeIsAnIndexError) {
+    topos::node_array<int> a(10);
+    a.at(9) = 3;
+    EXPECT_EQ(std::as_const(a).at(9), 3);
+    try {
+        (void)a.at(10);
+        FAIL() << "no index_error";
+    } catch (const topos::index_error& e) {
+        EXPECT_NE(std::string(e.what()).find("index 10"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW((void)std::as_const(a).at(11), topos::error);
+    EXPECT_THROW((void)a.node_of_index(10), topos::index_error);
+    EXPECT_THROW((void)a.block(a.block_count()), topos::index_error);
+}
+
 TEST(ParallelReduce, SumsMatchSequential) {
     topos::runtime rt(threads(2));
     const std::size_t n = scaled(1'000'000);
@@ -177,6 +277,12 @@ TEST(ParallelInvoke, RunsEveryFunction) {
     EXPECT_THROW(topos::parallel_invoke(
                      rt, [] {}, [] { throw std::runtime_error("one"); }),
                  std::runtime_error);
+}
+
+TEST(ParallelInvoke, DefaultRuntimeOverload) {
+    std::atomic<int> mask{0};
+    topos::parallel_invoke([&] { mask |= 1; }, [&] { mask |= 2; });
+    EXPECT_EQ(mask.load(), 3);
 }
 
 } // namespace

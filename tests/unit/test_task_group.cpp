@@ -395,4 +395,21 @@ TEST(TaskGroup, SaturatedNodeIsHelpedByRemoteSteals) {
     });
 }
 
+// A task counted as finished more often than it was run would wrap the
+// group's pending count around and make wait() hang or return early;
+// TOPOS_ASSERT stops the process at the decrement instead.
+TEST(TaskGroupDeathTest, PendingCountUnderflowIsCaught) {
+#if defined(TOPOS_ENABLE_ASSERTS)
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            topos::detail::group_core core(nullptr);
+            core.finish_one(); // nothing was added
+        },
+        "pending count underflow");
+#else
+    GTEST_SKIP() << "TOPOS_ASSERT is off in this build (TOPOS_ENABLE_ASSERTS undefined)";
+#endif
+}
+
 } // namespace

@@ -5,6 +5,7 @@
 // scheduler/.
 #pragma once
 
+#include <topos/detail/assert.hpp>
 #include <topos/detail/deque.hpp>
 #include <topos/detail/spin.hpp>
 
@@ -19,8 +20,11 @@
 namespace topos::detail {
 
 struct worker_core;
-struct runtime_core;
 struct group_core;
+/// A runtime's scheduler state (scheduler/runtime_core.hpp). The inline
+/// paths never look inside it: they compare its address (is the caller a
+/// worker of this runtime?) and hand it to the out-of-line functions below.
+class runtime_core;
 
 /// Bytes a task frame holds a callable in; larger callables are boxed on the heap.
 inline constexpr std::size_t k_task_storage = 32;
@@ -91,8 +95,8 @@ public:
         // waker wrote before waking an earlier generation is visible.
         return m_generation.load(std::memory_order_acquire);
     }
-    void park(std::uint32_t generation) noexcept; // scheduler/platform.cpp
-    void unpark() noexcept;                        // scheduler/platform.cpp
+    void park(std::uint32_t generation) noexcept; // scheduler/parking.cpp
+    void unpark() noexcept;                        // scheduler/parking.cpp
 
 private:
     std::atomic<std::uint32_t> m_generation{0};
@@ -134,6 +138,7 @@ struct group_core {
         // acq_rel: release publishes the task's effects to the waiter's acquire
         // load of the count; acquire orders the wake-up below after them too.
         const std::uint64_t before = m_state.fetch_sub(2, std::memory_order_acq_rel);
+        TOPOS_ASSERT(before >= 2, "task_group: a task finished that was never counted (pending count underflow)");
         if (before == 3) { // count 1 -> 0 with waiters registered
             wake_waiters();
         }
@@ -150,22 +155,20 @@ struct group_core {
     std::exception_ptr m_exception;
 };
 
-/// Shared, read-mostly state of a runtime that the push fast path reads.
-struct runtime_core {
-    /// Workers parked (or about to park) in this runtime. Read after every push;
-    /// written only when a worker goes to sleep or is woken.
-    alignas(cache_line) std::atomic<std::uint32_t> m_sleepers{0};
-    /// True when membarrier(2) is unavailable and push must fence itself.
-    bool m_push_fence = false;
-};
+/// The worker the calling thread is, or nullptr for threads outside any runtime.
+extern constinit thread_local worker_core* tls_worker;
 
 /// Owner-side state of a worker that the inline paths use. The full worker
 /// (scheduler/worker.hpp) derives from it; it is allocated on the worker's node.
 struct worker_core {
-    explicit worker_core(runtime_core* rt) noexcept : m_runtime(rt) {}
+    /// `sleepers` and `push_fence` are the runtime's (see push()); both
+    /// outlive the worker.
+    worker_core(runtime_core* rt, const std::atomic<std::uint32_t>& sleepers, bool push_fence) noexcept
+        : m_runtime(rt), m_sleepers(&sleepers), m_push_fence(push_fence) {}
 
-    /// Owner only. A frame from the free list; refills it out of line.
+    /// pre: the caller is the owner. A frame from the free list; refills it out of line.
     [[nodiscard]] task* allocate() {
+        TOPOS_ASSERT(tls_worker == this, "a worker's frames are allocated by another thread");
         task* t = m_free;
         if (t != nullptr) [[likely]] {
             m_free = t->m_next;
@@ -173,8 +176,9 @@ struct worker_core {
         }
         return allocate_slow();
     }
-    /// Owner only. Returns a frame whose callable is gone.
+    /// pre: the caller is the owner; `t`'s callable is gone. Returns the frame.
     void release(task* t) noexcept {
+        TOPOS_ASSERT(tls_worker == this, "a worker's frames are released by another thread");
         if (t->m_home == this) [[likely]] {
             t->m_next = m_free;
             m_free = t;
@@ -182,38 +186,42 @@ struct worker_core {
             release_slow(t);
         }
     }
-    /// Owner only. Makes `t` runnable and wakes a sleeper if there is one.
+    /// pre: the caller is the owner. Makes `t` runnable and wakes a sleeper if there is one.
     void push(task* t) {
+        TOPOS_ASSERT(tls_worker == this, "a task was pushed onto another thread's deque");
+        TOPOS_ASSERT(t->m_group != nullptr, "a task was pushed before it joined a group");
         m_deque.push(t);
         // Asymmetric Dekker with a worker going to sleep: it publishes itself in
         // m_sleepers, runs membarrier(2) (a fence on every running thread, ours
         // included), then re-scans the deques. Either its scan sees our item or
         // our load below sees it. The compiler must not hoist the load above
         // the push; without membarrier we pay for a real fence here.
-        if (m_runtime->m_push_fence) [[unlikely]] {
+        if (m_push_fence) [[unlikely]] {
             push_fence();
         }
         std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the push
-        if (m_runtime->m_sleepers.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+        if (m_sleepers->load(std::memory_order_relaxed) != 0) [[unlikely]] {
             wake_after_push();
         }
     }
 
-    task* allocate_slow();        // scheduler/runtime.cpp
+    task* allocate_slow();        // scheduler/frames.cpp
     void release_slow(task* t) noexcept;
     void wake_after_push() noexcept;
     static void push_fence() noexcept;
 
     chase_lev_deque<task*> m_deque;
     runtime_core* m_runtime;
+    /// The runtime's count of workers parked (or about to park): read after
+    /// every push, written only when a worker goes to sleep or is woken.
+    const std::atomic<std::uint32_t>* m_sleepers;
+    /// True when membarrier(2) is unavailable and push must fence itself.
+    bool m_push_fence;
     task* m_free = nullptr; ///< owner-private free list
     /// Frames of ours released by other workers (a Treiber stack, many pushers,
     /// the owner takes all at once). On its own line: other threads write it.
     alignas(cache_line) std::atomic<task*> m_remote_free{nullptr};
 };
-
-/// The worker the calling thread is, or nullptr for threads outside any runtime.
-extern constinit thread_local worker_core* tls_worker;
 
 /// A frame for a thread that is not a worker of the target runtime.
 [[nodiscard]] task* allocate_heap_task();

@@ -1,0 +1,94 @@
+// scheduler/stats.cpp - what a runtime tells about itself: the counters
+// (stats()), what it could not do (degraded()), each worker's binding
+// (TOPOS_DISPLAY_AFFINITY), and this_worker's questions.
+#include "scheduler/runtime_core.hpp"
+
+#include "os/affinity.hpp"
+
+#include <cstdio>
+#include <unistd.h>
+
+namespace topos {
+namespace detail {
+
+void runtime_core::display_affinity(unsigned index) const {
+    const worker& w = *m_workers[index];
+    const auto& p = m_plan.workers[index];
+    const std::string actual = format_cpu_list(os::current_affinity());
+    std::fprintf(stderr, "topos: pid %d worker %u node %d place %u %s OS proc set {%s}\n", static_cast<int>(getpid()),
+                 index, p.node, p.place, w.m_bound ? "bound to" : "not bound, may use", actual.c_str());
+}
+
+void count_affine_iterations(std::size_t on_node, std::size_t off_node) noexcept {
+    if (worker_core* w = tls_worker) {
+        static_cast<worker*>(w)->m_iterations_on_node.add(on_node);
+        static_cast<worker*>(w)->m_iterations_off_node.add(off_node);
+    }
+}
+
+} // namespace detail
+
+runtime_stats runtime::stats() const {
+    runtime_stats s;
+    for (const detail::worker* w : m_core->m_workers) {
+        s.iterations_on_data_node += w->m_iterations_on_node.get();
+        s.iterations_off_data_node += w->m_iterations_off_node.get();
+        if (w->is_guest()) {
+            s.tasks_run += w->m_tasks_run.get();
+            s.caller_tasks_run += w->m_tasks_run.get();
+            s.steals_local += w->m_steals_local.get();
+            s.steals_lost += w->m_steals_lost.get();
+            continue;
+        }
+        worker_stats ws;
+        ws.index = w->m_index;
+        ws.node = w->m_node;
+        ws.pus = m_core->m_plan.workers[w->m_index].pus;
+        ws.bound = w->m_bound;
+        ws.memory_on_node = w->m_memory_on_node;
+        ws.tasks_run = w->m_tasks_run.get();
+        ws.steals_local = w->m_steals_local.get();
+        ws.steals_remote = w->m_steals_remote.get();
+        ws.steals_lost = w->m_steals_lost.get();
+        ws.inbox_tasks = w->m_inbox_tasks.get();
+        ws.parks = w->m_parks.get();
+        ws.iterations_on_data_node = w->m_iterations_on_node.get();
+        ws.iterations_off_data_node = w->m_iterations_off_node.get();
+        s.tasks_run += ws.tasks_run;
+        s.steals_local += ws.steals_local;
+        s.steals_remote += ws.steals_remote;
+        s.steals_lost += ws.steals_lost;
+        s.inbox_tasks += ws.inbox_tasks;
+        s.parks += ws.parks;
+        s.workers.push_back(std::move(ws));
+    }
+    return s;
+}
+
+std::vector<std::string> runtime::degraded() const {
+    std::lock_guard lock(m_core->m_degraded_lock);
+    return m_core->m_degraded;
+}
+
+namespace this_worker {
+
+int index() noexcept {
+    detail::worker_core* w = detail::tls_worker;
+    if (w == nullptr || static_cast<detail::worker*>(w)->is_guest()) {
+        return -1;
+    }
+    return static_cast<int>(static_cast<detail::worker*>(w)->m_index);
+}
+
+int node() noexcept {
+    detail::worker_core* w = detail::tls_worker;
+    return w == nullptr ? -1 : static_cast<detail::worker*>(w)->m_node;
+}
+
+runtime* current_runtime() noexcept {
+    detail::worker_core* w = detail::tls_worker;
+    return w == nullptr ? nullptr : &static_cast<detail::worker*>(w)->m_rt.m_owner;
+}
+
+} // namespace this_worker
+} // namespace topos
