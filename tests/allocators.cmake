@@ -7,6 +7,7 @@ topos_add_gtest(topos_alloc_tests LABEL unit TIMEOUT 300 SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_adapters.cpp
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_degraded.cpp
 )
+target_include_directories(topos_alloc_tests PRIVATE ${PROJECT_SOURCE_DIR}) # os/process.hpp: resident_bytes
 
 # The `local` fast path reads the CPU from the rseq area glibc registers; where
 # there is none (tunable off, old kernels, valgrind) allocations take the path

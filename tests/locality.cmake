@@ -1,9 +1,11 @@
 # Tests of the locality benchmarks and of `topos bench|tune|run` (included by
 # tests/CMakeLists.txt).
 
-# The measured kernels, checked outside any timing.
+# The measured kernels, checked outside any timing, and the os/ calls the
+# commands measure and launch with (resident memory, CPU time, prepared masks).
 topos_add_gtest(topos_locality_tests LABEL unit TIMEOUT 120 SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_locality.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/unit/test_os_process.cpp
   ${PROJECT_SOURCE_DIR}/tools/bench_kernels.cpp)
 target_include_directories(topos_locality_tests PRIVATE ${PROJECT_SOURCE_DIR})
 

@@ -4,6 +4,9 @@
 // command finds them, runs each with JSON output, merges their results and
 // computes topos's time over each peer's, per workload and thread count.
 #include "bench_commands.hpp"
+#include "bench_parse.hpp"
+#include "interrupt.hpp"
+#include "launch.hpp"
 
 #include "command_set.hpp"
 
