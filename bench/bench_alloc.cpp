@@ -39,6 +39,8 @@
 #include <benchmark/benchmark.h>
 #include "bench_main.hpp"
 
+#include "os/process.hpp"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -50,7 +52,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <random>
 #include <string>
@@ -106,14 +107,6 @@ std::vector<allocator_api> allocators() {
         }
     }
     return all;
-}
-
-std::size_t rss_bytes() {
-    std::ifstream statm("/proc/self/statm");
-    std::size_t total = 0;
-    std::size_t resident = 0;
-    statm >> total >> resident;
-    return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
 
 // Tags the first 8 bytes of a block (every workload asks for at least 8) so a
@@ -223,7 +216,7 @@ void bench_replace(benchmark::State& state, const allocator_api& a, std::size_t 
     for (auto _ : state) {
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
-        const std::size_t rss_before = rss_bytes();
+        const std::size_t rss_before = topos::os::resident_bytes();
         const timing elapsed = run_threads([&](unsigned t) {
             fast_rng rng(t + 1);
             auto next_size = make_sizes(t);
@@ -235,7 +228,7 @@ void bench_replace(benchmark::State& state, const allocator_api& a, std::size_t 
                 tag(s.p, s.t);
             }
             if (t == 0) {
-                rss_peak.store(rss_bytes());
+                rss_peak.store(topos::os::resident_bytes());
             }
             std::uint64_t my_bad = 0;
             for (std::size_t i = 0; i < k_ops; ++i) {
@@ -271,7 +264,7 @@ void bench_larson(benchmark::State& state, const allocator_api& a) {
         std::barrier sync(k_threads);
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
-        const std::size_t rss_before = rss_bytes();
+        const std::size_t rss_before = topos::os::resident_bytes();
         const timing elapsed = run_threads([&](unsigned t) {
             fast_rng rng(t + 7);
             for (auto& s : sets[t]) {
@@ -282,7 +275,7 @@ void bench_larson(benchmark::State& state, const allocator_api& a) {
             }
             sync.arrive_and_wait();
             if (t == 0) {
-                rss_peak.store(rss_bytes());
+                rss_peak.store(topos::os::resident_bytes());
             }
             std::uint64_t my_bad = 0;
             for (std::size_t round = 0; round < k_rounds; ++round) {
@@ -316,7 +309,7 @@ void bench_xmalloc(benchmark::State& state, const allocator_api& a) {
         std::atomic<bool> done{false};
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
-        const std::size_t rss_before = rss_bytes();
+        const std::size_t rss_before = topos::os::resident_bytes();
         const timing elapsed = run_threads([&](unsigned t) {
             if (t == 0) { // producer
                 fast_rng rng(3);
@@ -329,7 +322,7 @@ void bench_xmalloc(benchmark::State& state, const allocator_api& a) {
                         tag(s.p, s.t);
                     }
                     if (b == k_batches / 2) {
-                        rss_peak.store(rss_bytes());
+                        rss_peak.store(topos::os::resident_bytes());
                     }
                     for (;;) { // bounded queue: wait while the consumer is far behind
                         const std::lock_guard g(lock);
@@ -416,7 +409,7 @@ void bench_cache_scratch(benchmark::State& state, const allocator_api& a) {
             p = a.alloc(8);
         }
         std::atomic<std::uint64_t> bad{0};
-        const std::size_t rss_before = rss_bytes();
+        const std::size_t rss_before = topos::os::resident_bytes();
         const timing elapsed = run_threads([&](unsigned t) {
             a.release(handed[t]);
             std::uint64_t my_bad = 0;
@@ -479,7 +472,7 @@ int main(int argc, char** argv) {
             a.release(a.alloc(bytes));
         }
     }
-    g_rss_start = rss_bytes();
+    g_rss_start = topos::os::resident_bytes();
     struct workload {
         const char* name;
         void (*fn)(benchmark::State&, const allocator_api&);

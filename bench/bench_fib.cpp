@@ -7,33 +7,19 @@
 // both and prints the ratios.
 //
 // Every variant checks its result outside the timed loop.
-#include <benchmark/benchmark.h>
-#include "bench_main.hpp"
-
-#include <omp.h>
+#include "sched_bench.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #ifndef TOPOS_BENCH_OPENMP_ONLY
-#include <atomic>
-#include <chrono>
-#include <thread>
-
-#include <topos/runtime.hpp>
-#include <topos/task_group.hpp>
-
-#include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 #endif
 
-#ifndef TOPOS_BENCH_OMP_NAME
-#define TOPOS_BENCH_OMP_NAME "gomp"
-#endif
-
 namespace {
+
+using namespace topos::bench;
 
 constexpr long fib_serial(int n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
 
@@ -81,24 +67,15 @@ long fib_topos(topos::runtime& rt, int n) {
     return a + b;
 }
 
-// The timing loop runs inside one task, so topos uses exactly `threads`
-// threads, as oneTBB's arena and OpenMP's team do (their callers take part).
 void bm_fib_topos(benchmark::State& state, unsigned threads, int n) {
-    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    topos::runtime rt(workers(threads));
     long result = 0;
-    std::atomic<bool> done{false};
-    topos::task_group outer(rt);
-    outer.run([&] {
+    run_in_task(rt, [&] {
         for (auto _ : state) {
             result = fib_topos(rt, n);
             benchmark::DoNotOptimize(result);
         }
-        done = true;
     });
-    while (!done.load()) { // not outer.wait(): a waiting caller would join as an extra thread
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    outer.wait();
     check("topos", n, result);
     const auto s = rt.stats();
     state.counters["steals"] = static_cast<double>(s.steals_local + s.steals_remote);
@@ -117,8 +94,7 @@ long fib_tbb(int n) {
 }
 
 void bm_fib_tbb(benchmark::State& state, int threads, int n) {
-    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-    tbb::task_arena arena(threads);
+    tbb_threads arena(threads);
     long result = 0;
     for (auto _ : state) {
         arena.execute([&] { result = fib_tbb(n); });
@@ -132,19 +108,13 @@ void bm_fib_tbb(benchmark::State& state, int threads, int n) {
 void register_all() {
     for (int n : {30, 32}) {
         for (int threads : {1, 2}) {
-            const std::string suffix = "/threads:" + std::to_string(threads) + "/n:" + std::to_string(n);
+            const std::string suffix = run_suffix(threads, static_cast<std::size_t>(n));
+            constexpr auto ms = benchmark::kMillisecond;
 #ifndef TOPOS_BENCH_OPENMP_ONLY
-            benchmark::RegisterBenchmark(("fib/topos" + suffix).c_str(), bm_fib_topos, static_cast<unsigned>(threads), n)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
-            benchmark::RegisterBenchmark(("fib/tbb" + suffix).c_str(), bm_fib_tbb, threads, n)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
+            register_run("fib/topos" + suffix, ms, bm_fib_topos, static_cast<unsigned>(threads), n);
+            register_run("fib/tbb" + suffix, ms, bm_fib_tbb, threads, n);
 #endif
-            benchmark::RegisterBenchmark((std::string("fib/") + TOPOS_BENCH_OMP_NAME + suffix).c_str(), bm_fib_omp,
-                                         threads, n)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
+            register_run(std::string("fib/") + TOPOS_BENCH_OMP_NAME + suffix, ms, bm_fib_omp, threads, n);
         }
     }
 }

@@ -8,10 +8,7 @@
 //
 // The same file builds with clang++ -fopenmp=libomp (TOPOS_BENCH_OPENMP_ONLY)
 // for the LLVM libomp numbers.
-#include <benchmark/benchmark.h>
-#include "bench_main.hpp"
-
-#include <omp.h>
+#include "sched_bench.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -20,23 +17,15 @@
 #include <vector>
 
 #ifndef TOPOS_BENCH_OPENMP_ONLY
-#include <atomic>
-#include <chrono>
-#include <thread>
-
 #include <topos/parallel.hpp>
 
 #include <oneapi/tbb/blocked_range.h>
-#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
-#include <oneapi/tbb/task_arena.h>
-#endif
-
-#ifndef TOPOS_BENCH_OMP_NAME
-#define TOPOS_BENCH_OMP_NAME "gomp"
 #endif
 
 namespace {
+
+using namespace topos::bench;
 
 struct arrays {
     explicit arrays(std::size_t n) : x(n, 1.0F), y(n, 2.0F) {}
@@ -73,7 +62,7 @@ void bm_for_omp(benchmark::State& state, int threads, std::size_t n) {
 #ifndef TOPOS_BENCH_OPENMP_ONLY
 
 void bm_for_topos(benchmark::State& state, unsigned threads, std::size_t n) {
-    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    topos::runtime rt(workers(threads));
     arrays a(n);
     for (auto _ : state) {
         topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { body(a, i); });
@@ -85,28 +74,20 @@ void bm_for_topos(benchmark::State& state, unsigned threads, std::size_t n) {
 
 // The timing loop runs inside one task, so every parallel_for starts on a worker.
 void bm_for_topos_in_task(benchmark::State& state, unsigned threads, std::size_t n) {
-    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    topos::runtime rt(workers(threads));
     arrays a(n);
-    std::atomic<bool> done{false};
-    topos::task_group g(rt);
-    g.run([&] {
+    run_in_task(rt, [&] {
         for (auto _ : state) {
             topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { body(a, i); });
             benchmark::ClobberMemory();
         }
-        done = true;
     });
-    while (!done.load()) { // not g.wait(): a waiting caller would join as an extra thread
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    g.wait();
     check("topos", a);
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
 }
 
 void bm_for_tbb(benchmark::State& state, int threads, std::size_t n) {
-    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-    tbb::task_arena arena(threads);
+    tbb_threads arena(threads);
     arrays a(n);
     for (auto _ : state) {
         arena.execute([&] {
@@ -127,17 +108,15 @@ void bm_for_tbb(benchmark::State& state, int threads, std::size_t n) {
 void register_all() {
     for (std::size_t n : {std::size_t{1} << 12, std::size_t{1} << 16, std::size_t{1} << 20}) {
         for (int threads : {1, 2}) {
-            const std::string suffix = "/threads:" + std::to_string(threads) + "/n:" + std::to_string(n);
+            const std::string suffix = run_suffix(threads, n);
+            constexpr auto ns = benchmark::kNanosecond;
 #ifndef TOPOS_BENCH_OPENMP_ONLY
-            const auto workers = static_cast<unsigned>(threads);
-            benchmark::RegisterBenchmark(("for/topos" + suffix).c_str(), bm_for_topos, workers, n)->UseRealTime();
-            benchmark::RegisterBenchmark(("for/topos_in_task" + suffix).c_str(), bm_for_topos_in_task, workers, n)
-                ->UseRealTime();
-            benchmark::RegisterBenchmark(("for/tbb" + suffix).c_str(), bm_for_tbb, threads, n)->UseRealTime();
+            const auto count = static_cast<unsigned>(threads);
+            register_run("for/topos" + suffix, ns, bm_for_topos, count, n);
+            register_run("for/topos_in_task" + suffix, ns, bm_for_topos_in_task, count, n);
+            register_run("for/tbb" + suffix, ns, bm_for_tbb, threads, n);
 #endif
-            benchmark::RegisterBenchmark((std::string("for/") + TOPOS_BENCH_OMP_NAME + suffix).c_str(), bm_for_omp,
-                                         threads, n)
-                ->UseRealTime();
+            register_run(std::string("for/") + TOPOS_BENCH_OMP_NAME + suffix, ns, bm_for_omp, threads, n);
         }
     }
 }

@@ -1,26 +1,19 @@
 // N-queens (count all solutions), one task per placement in the first rows:
 // topos task_group against oneTBB task_group and OpenMP tasks (GCC libgomp).
 // The result is checked against the known counts outside the timed loop.
-#include <benchmark/benchmark.h>
-#include "bench_main.hpp"
+#include "sched_bench.hpp"
 
-#include <topos/task_group.hpp>
-
-#include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
-#include <omp.h>
-
 #include <array>
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
-#include <thread>
 
 namespace {
+
+using namespace topos::bench;
 
 constexpr int k_spawn_depth = 4; // rows that spawn a task per placement; deeper rows run serially
 constexpr std::array<long, 15> k_solutions{1, 1, 0, 0, 2, 10, 4, 40, 92, 352, 724, 2680, 14200, 73712, 365596};
@@ -72,28 +65,20 @@ long solve_tasks(int n, int depth, unsigned cols, unsigned d1, unsigned d2, Grou
 }
 
 void bm_topos(benchmark::State& state, unsigned threads, int n) {
-    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    topos::runtime rt(workers(threads));
     auto make = [&rt] { return std::make_unique<topos::task_group>(rt); };
     long result = 0;
-    std::atomic<bool> done{false};
-    topos::task_group outer(rt);
-    outer.run([&] {
+    run_in_task(rt, [&] {
         for (auto _ : state) {
             result = solve_tasks(n, 0, 0, 0, 0, make);
             benchmark::DoNotOptimize(result);
         }
-        done = true;
     });
-    while (!done.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    outer.wait();
     check("topos", n, result);
 }
 
 void bm_tbb(benchmark::State& state, int threads, int n) {
-    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-    tbb::task_arena arena(threads);
+    tbb_threads arena(threads);
     auto make = [] { return std::make_unique<tbb::task_group>(); };
     long result = 0;
     for (auto _ : state) {
@@ -143,16 +128,11 @@ void bm_omp(benchmark::State& state, int threads, int n) {
 int main(int argc, char** argv) {
     for (int n : {12, 13}) {
         for (int threads : {1, 2}) {
-            const std::string suffix = "/threads:" + std::to_string(threads) + "/n:" + std::to_string(n);
-            benchmark::RegisterBenchmark(("nqueens/topos" + suffix).c_str(), bm_topos, static_cast<unsigned>(threads), n)
-                ->UseRealTime()
-                ->Unit(benchmark::kMillisecond);
-            benchmark::RegisterBenchmark(("nqueens/tbb" + suffix).c_str(), bm_tbb, threads, n)
-                ->UseRealTime()
-                ->Unit(benchmark::kMillisecond);
-            benchmark::RegisterBenchmark(("nqueens/gomp" + suffix).c_str(), bm_omp, threads, n)
-                ->UseRealTime()
-                ->Unit(benchmark::kMillisecond);
+            const std::string suffix = run_suffix(threads, static_cast<std::size_t>(n));
+            constexpr auto ms = benchmark::kMillisecond;
+            register_run("nqueens/topos" + suffix, ms, bm_topos, static_cast<unsigned>(threads), n);
+            register_run("nqueens/tbb" + suffix, ms, bm_tbb, threads, n);
+            register_run("nqueens/gomp" + suffix, ms, bm_omp, threads, n);
         }
     }
     return topos::bench::run_benchmarks(argc, argv);

@@ -1,29 +1,21 @@
 // Parallel merge sort of 2^22 random 64-bit keys: recursive halves as tasks,
 // std::sort below a cutoff, std::merge into a buffer. topos task_group against
 // oneTBB task_group and OpenMP tasks (GCC libgomp). Checked after timing.
-#include <benchmark/benchmark.h>
-#include "bench_main.hpp"
+#include "sched_bench.hpp"
 
-#include <topos/task_group.hpp>
-
-#include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
-#include <omp.h>
-
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
+
+using namespace topos::bench;
 
 constexpr std::size_t k_n = std::size_t{1} << 22;
 constexpr std::size_t k_cutoff = 4096;
@@ -58,7 +50,7 @@ void merge_sort(std::uint64_t* v, std::uint64_t* tmp, std::size_t n, const Fork&
 }
 
 void bm_topos(benchmark::State& state, unsigned threads) {
-    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    topos::runtime rt(workers(threads));
     const auto fresh = input();
     std::vector<std::uint64_t> v;
     std::vector<std::uint64_t> tmp(k_n);
@@ -68,27 +60,19 @@ void bm_topos(benchmark::State& state, unsigned threads) {
         b();
         g.wait();
     };
-    std::atomic<bool> done{false};
-    topos::task_group outer(rt);
-    outer.run([&] {
+    run_in_task(rt, [&] {
         for (auto _ : state) {
             state.PauseTiming();
             v = fresh;
             state.ResumeTiming();
             merge_sort(v.data(), tmp.data(), k_n, fork);
         }
-        done = true;
     });
-    while (!done.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    outer.wait();
     check("topos", v);
 }
 
 void bm_tbb(benchmark::State& state, int threads) {
-    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-    tbb::task_arena arena(threads);
+    tbb_threads arena(threads);
     const auto fresh = input();
     std::vector<std::uint64_t> v;
     std::vector<std::uint64_t> tmp(k_n);
@@ -134,16 +118,11 @@ void bm_omp(benchmark::State& state, int threads) {
 
 int main(int argc, char** argv) {
     for (int threads : {1, 2}) {
-        const std::string suffix = "/threads:" + std::to_string(threads) + "/n:" + std::to_string(k_n);
-        benchmark::RegisterBenchmark(("sort/topos" + suffix).c_str(), bm_topos, static_cast<unsigned>(threads))
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("sort/tbb" + suffix).c_str(), bm_tbb, threads)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("sort/gomp" + suffix).c_str(), bm_omp, threads)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
+        const std::string suffix = run_suffix(threads, k_n);
+        constexpr auto ms = benchmark::kMillisecond;
+        register_run("sort/topos" + suffix, ms, bm_topos, static_cast<unsigned>(threads));
+        register_run("sort/tbb" + suffix, ms, bm_tbb, threads);
+        register_run("sort/gomp" + suffix, ms, bm_omp, threads);
     }
     return topos::bench::run_benchmarks(argc, argv);
 }

@@ -11,29 +11,25 @@
 // run counts (use --benchmark_repetitions=10 and take the minimum, as
 // bench/sched_compare.py does). Bandwidth counts 24 bytes per element (two
 // reads, one write), as STREAM does. Results are checked after timing.
-#include <benchmark/benchmark.h>
-#include "bench_main.hpp"
+#include "sched_bench.hpp"
 
 #include <topos/node_array.hpp>
 #include <topos/parallel.hpp>
 
 #include <oneapi/tbb/blocked_range.h>
-#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
-#include <oneapi/tbb/task_arena.h>
 
-#include <omp.h>
-
-#include <atomic>
-#include <chrono>
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
+
+using namespace topos::bench;
 
 constexpr double k_q = 3.0;
 std::size_t g_n = std::size_t{1} << 25;
@@ -54,7 +50,7 @@ void set_bandwidth(benchmark::State& state) {
 }
 
 void bm_triad_topos(benchmark::State& state, unsigned threads) {
-    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    topos::runtime rt(workers(threads));
     const std::vector<int> nodes = rt.nodes().empty() ? std::vector<int>{0} : rt.nodes();
     topos::node_array<double> a(g_n, nodes);
     topos::node_array<double> b(g_n, nodes);
@@ -65,19 +61,12 @@ void bm_triad_topos(benchmark::State& state, unsigned threads) {
         b[i] = 1.0;
         c[i] = 2.0;
     });
-    std::atomic<bool> done{false};
-    topos::task_group g(rt);
-    g.run([&] { // the timing loop inside a task: exactly `threads` threads work
+    run_in_task(rt, [&] {
         for (auto _ : state) {
             topos::parallel_for(rt, a, [&](std::size_t i) { a[i] = b[i] + k_q * c[i]; }, g_grain);
             benchmark::ClobberMemory();
         }
-        done = true;
     });
-    while (!done.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    g.wait();
     check("topos", a);
     const auto s = rt.stats();
     state.counters["on_node_pct"] =
@@ -89,13 +78,11 @@ void bm_triad_topos(benchmark::State& state, unsigned threads) {
 // The same loop over plain vectors (first touch by the workers), to separate
 // the scheduler from the node_array's page placement.
 void bm_triad_topos_vector(benchmark::State& state, unsigned threads) {
-    topos::runtime rt({.places = {}, .bind = {}, .threads = threads, .topology = {}});
+    topos::runtime rt(workers(threads));
     std::vector<double> a;
     std::vector<double> b;
     std::vector<double> c;
-    std::atomic<bool> done{false};
-    topos::task_group g(rt);
-    g.run([&] {
+    run_in_task(rt, [&] {
         a.resize(g_n);
         b.resize(g_n);
         c.resize(g_n);
@@ -108,12 +95,7 @@ void bm_triad_topos_vector(benchmark::State& state, unsigned threads) {
             topos::parallel_for(rt, std::size_t{0}, g_n, [&](std::size_t i) { a[i] = b[i] + k_q * c[i]; }, g_grain);
             benchmark::ClobberMemory();
         }
-        done = true;
     });
-    while (!done.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    g.wait();
     check("topos_vector", a);
     set_bandwidth(state);
 }
@@ -143,8 +125,7 @@ void bm_triad_omp(benchmark::State& state, int threads) {
 }
 
 void bm_triad_tbb(benchmark::State& state, int threads) {
-    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-    tbb::task_arena arena(threads);
+    tbb_threads arena(threads);
     std::vector<double> a(g_n);
     std::vector<double> b(g_n);
     std::vector<double> c(g_n);
@@ -196,20 +177,12 @@ int main(int argc, char** argv) {
     }
     int rest_count = static_cast<int>(rest.size());
     for (int threads : {1, 2}) {
-        const std::string suffix = "/threads:" + std::to_string(threads) + "/n:" + std::to_string(g_n);
-        benchmark::RegisterBenchmark(("triad/topos" + suffix).c_str(), bm_triad_topos, static_cast<unsigned>(threads))
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("triad/topos_vector" + suffix).c_str(), bm_triad_topos_vector,
-                                     static_cast<unsigned>(threads))
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("triad/omp_static" + suffix).c_str(), bm_triad_omp, threads)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("triad/tbb" + suffix).c_str(), bm_triad_tbb, threads)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
+        const std::string suffix = run_suffix(threads, g_n);
+        constexpr auto ms = benchmark::kMillisecond;
+        register_run("triad/topos" + suffix, ms, bm_triad_topos, static_cast<unsigned>(threads));
+        register_run("triad/topos_vector" + suffix, ms, bm_triad_topos_vector, static_cast<unsigned>(threads));
+        register_run("triad/omp_static" + suffix, ms, bm_triad_omp, threads);
+        register_run("triad/tbb" + suffix, ms, bm_triad_tbb, threads);
     }
     return topos::bench::run_benchmarks(rest_count, rest.data());
 }

@@ -16,6 +16,8 @@
 // Run: taskset -c 0,1 build/<dir>/bench/topos_bench_shm --benchmark_min_time=1
 #include "bench_main.hpp"
 
+#include "os/affinity.hpp"
+
 #include <topos/detail/cache_line.hpp>
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
@@ -32,6 +34,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -43,29 +46,14 @@ constexpr std::uint64_t k_stop = ~std::uint64_t{0};
 
 // The first two CPUs this process may use, or -1.
 std::pair<int, int> two_cpus() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    std::pair<int, int> out{-1, -1};
-    if (::sched_getaffinity(0, sizeof set, &set) != 0) {
-        return out;
-    }
-    for (std::size_t c = 0; c < CPU_SETSIZE; ++c) {
-        if (CPU_ISSET(c, &set)) {
-            (out.first < 0 ? out.first : out.second) = static_cast<int>(c);
-            if (out.second >= 0) {
-                break;
-            }
-        }
-    }
-    return out;
+    const std::vector<int> cpus = topos::os::current_affinity();
+    return {!cpus.empty() ? cpus[0] : -1, cpus.size() > 1 ? cpus[1] : -1};
 }
 
 void pin(int cpu) {
     if (cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(static_cast<std::size_t>(cpu), &set);
-        ::sched_setaffinity(0, sizeof set, &set);
+        std::string why;
+        (void)topos::os::pin_current_thread({cpu}, why);
     }
 }
 
@@ -74,8 +62,7 @@ void pin(int cpu) {
 class peer {
 public:
     template <class F>
-    explicit peer(F child) {
-        ::sched_getaffinity(0, sizeof m_old, &m_old);
+    explicit peer(F child) : m_old(topos::os::current_affinity()) {
         const auto cpus = two_cpus();
         m_pid = ::fork();
         if (m_pid == 0) {
@@ -93,12 +80,15 @@ public:
         if (m_pid > 0) {
             ::waitpid(m_pid, &status, 0);
         }
-        ::sched_setaffinity(0, sizeof m_old, &m_old);
+        if (!m_old.empty()) {
+            std::string why;
+            (void)topos::os::pin_current_thread(m_old, why);
+        }
     }
 
 private:
     pid_t m_pid = -1;
-    cpu_set_t m_old{};
+    std::vector<int> m_old; ///< empty when the kernel would not say
 };
 
 shared_segment make_segment(const char* tag, std::size_t bytes) {

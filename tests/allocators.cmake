@@ -8,7 +8,8 @@ topos_add_gtest(topos_alloc_tests LABEL unit TIMEOUT 300 SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_degraded.cpp
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_alloc_contracts.cpp
 )
-# test_alloc_contracts.cpp calls the allocator's internal entry points.
+# test_alloc_contracts.cpp calls the allocator's internal entry points;
+# test_alloc_arena.cpp reads resident memory through os/process.hpp.
 target_include_directories(topos_alloc_tests PRIVATE ${PROJECT_SOURCE_DIR})
 
 # The `local` fast path reads the CPU from the rseq area glibc registers; where

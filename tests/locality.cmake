@@ -1,9 +1,11 @@
 # Tests of the locality benchmarks and of `topos bench|tune|run` (included by
 # tests/CMakeLists.txt).
 
-# The measured kernels, checked outside any timing.
+# The measured kernels, checked outside any timing, and the os/ calls the
+# commands measure and launch with (resident memory, CPU time, prepared masks).
 topos_add_gtest(topos_locality_tests LABEL unit TIMEOUT 120 SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unit/test_locality.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/unit/test_os_process.cpp
   ${PROJECT_SOURCE_DIR}/tools/bench_kernels.cpp)
 target_include_directories(topos_locality_tests PRIVATE ${PROJECT_SOURCE_DIR})
 
@@ -61,3 +63,29 @@ endif()
 add_executable(contended_histogram ${PROJECT_SOURCE_DIR}/examples/tune/contended_histogram.cpp)
 target_link_libraries(contended_histogram PRIVATE topos::topos)
 topos_set_warnings(contended_histogram)
+
+# A plain configure (no -DTOPOS_BUILD_BENCH) builds the benchmarks, and so
+# gives `topos bench sched` its programs, exactly when Google Benchmark,
+# oneTBB and OpenMP are found: configured afresh here, only the cache and the
+# target list are read (nothing is built).
+find_package(benchmark QUIET)
+find_package(TBB QUIET)
+find_package(OpenMP QUIET)
+set(topos_bench_expected OFF)
+if(benchmark_FOUND AND TBB_FOUND AND OpenMP_CXX_FOUND)
+  set(topos_bench_expected ON)
+endif()
+add_test(NAME bench_built_by_default_when_peers_found COMMAND sh -c [=[
+set -e
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$1" -S "$2" -B "$dir" -G "$3" -DCMAKE_CXX_COMPILER="$4" -DTOPOS_BUILD_TESTS=OFF >"$dir/configure.log" 2>&1 ||
+  { cat "$dir/configure.log"; exit 1; }
+got=$("$1" -N -L "$dir" | sed -n 's/^TOPOS_BUILD_BENCH:BOOL=//p')
+[ "$got" = "$5" ] || { echo "a plain configure has TOPOS_BUILD_BENCH=$got; expected $5"; exit 1; }
+if "$1" --build "$dir" --target help | grep -q topos_bench_fib; then built=ON; else built=OFF; fi
+[ "$built" = "$5" ] || { echo "topos_bench_fib is a target: $built; expected $5"; exit 1; }
+echo "bench default ok ($5)"
+]=] sh ${CMAKE_COMMAND} ${PROJECT_SOURCE_DIR} ${CMAKE_GENERATOR} ${CMAKE_CXX_COMPILER} ${topos_bench_expected})
+set_tests_properties(bench_built_by_default_when_peers_found PROPERTIES LABELS "unit" TIMEOUT 300
+  PASS_REGULAR_EXPRESSION "bench default ok")

@@ -4,10 +4,14 @@
 // interrupted or failed run still leaves what it measured).
 #pragma once
 
-#include "bench_support.hpp"
+#include "bench_json.hpp"
 
+#include <topos/topology.hpp>
+
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace topos::cli {

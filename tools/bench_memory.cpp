@@ -10,8 +10,13 @@
 // the task scheduler does not promise.
 #include "bench_commands.hpp"
 #include "bench_kernels.hpp"
+#include "bench_parse.hpp"
+#include "interrupt.hpp"
+#include "pinning.hpp"
 
 #include "command_set.hpp"
+
+#include "os/process.hpp"
 
 #include <topos/error.hpp>
 #include <topos/memory.hpp>
@@ -164,12 +169,12 @@ int run_bench_latency(const bench_common_options& opts) {
                     void* cursor = start;
                     const std::size_t warm = std::min(loads, elements);
                     bool pinned = true;
-                    const double cpu0 = process_cpu_seconds();
+                    const double cpu0 = os::process_cpu_seconds();
                     // Round 0 walks the chain once to load caches and TLB; it is not counted.
                     const std::vector<double> t = run_pinned_rounds(
                         {topo.pus_of_node(from[f])}, reps + 1,
                         [&](unsigned, unsigned round) { cursor = chase(cursor, round == 0 ? warm : loads); }, &pinned);
-                    const double cpu = process_cpu_seconds() - cpu0;
+                    const double cpu = os::process_cpu_seconds() - cpu0;
                     pin_failed = pin_failed || !pinned;
                     const double best = *std::min_element(t.begin() + 1, t.end());
                     const double per_load = best * 1e9 / static_cast<double>(loads);
@@ -271,7 +276,7 @@ int run_bench_bandwidth(const bench_common_options& opts) {
                 // sums[round][thread], written by that thread only, checked after the join.
                 std::vector<std::vector<std::uint64_t>> sums(reps + 1, std::vector<std::uint64_t>(threads));
                 bool pinned = true;
-                const double cpu0 = process_cpu_seconds();
+                const double cpu0 = os::process_cpu_seconds();
                 const std::vector<double> t = run_pinned_rounds(
                     team, reps + 1,
                     [&](unsigned th, unsigned round) {
@@ -280,7 +285,7 @@ int run_bench_bandwidth(const bench_common_options& opts) {
                         sums[round][th] = read_sum(data + lo, hi - lo);
                     },
                     &pinned);
-                const double cpu = process_cpu_seconds() - cpu0;
+                const double cpu = os::process_cpu_seconds() - cpu0;
                 pin_failed = pin_failed || !pinned;
                 for (unsigned round = 0; round <= reps; ++round) {
                     std::uint64_t total = 0;

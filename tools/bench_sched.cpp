@@ -4,6 +4,9 @@
 // command finds them, runs each with JSON output, merges their results and
 // computes topos's time over each peer's, per workload and thread count.
 #include "bench_commands.hpp"
+#include "bench_parse.hpp"
+#include "interrupt.hpp"
+#include "launch.hpp"
 
 #include "command_set.hpp"
 
@@ -116,7 +119,8 @@ int run_bench_sched(const sched_options& opts) {
             where += (where.empty() ? "" : ", ") + l;
         }
         throw error("bench sched: the scheduler benchmarks were not built (no " + std::string(k_programs[0].file) +
-                    " in " + where + "); configure with -DTOPOS_BUILD_BENCH=ON or pass --bench-dir DIR");
+                    " in " + where + "); they build by default where Google Benchmark, oneTBB and OpenMP are found "
+                    "(-DTOPOS_BUILD_BENCH=ON insists), or pass --bench-dir DIR");
     }
     bench_report report;
     report.command = "sched";

@@ -21,8 +21,14 @@
 // PUs for topos; OpenMP and oneTBB threads are kept inside the same PUs.
 #include "bench_commands.hpp"
 #include "bench_kernels.hpp"
+#include "bench_parse.hpp"
+#include "interrupt.hpp"
+#include "pinning.hpp"
 
 #include "command_set.hpp"
+
+#include "os/affinity.hpp"
+#include "os/process.hpp"
 
 #include <topos/error.hpp>
 #include <topos/memory.hpp>
@@ -39,9 +45,6 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_scheduler_observer.h>
 #endif
-
-#include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <array>
@@ -349,18 +352,18 @@ std::string impl_label(const std::string& impl) { return impl == "omp" ? "omp_st
 // (the main thread takes part in their teams).
 class affinity_guard {
 public:
-    affinity_guard() { m_ok = ::sched_getaffinity(0, sizeof(m_set), &m_set) == 0; }
+    affinity_guard() : m_cpus(os::current_affinity()) {}
     ~affinity_guard() {
-        if (m_ok) {
-            ::sched_setaffinity(0, sizeof(m_set), &m_set);
+        if (!m_cpus.empty()) {
+            std::string why;
+            (void)os::pin_current_thread(m_cpus, why);
         }
     }
     affinity_guard(const affinity_guard&) = delete;
     affinity_guard& operator=(const affinity_guard&) = delete;
 
 private:
-    cpu_set_t m_set{};
-    bool m_ok = false;
+    std::vector<int> m_cpus; ///< empty when the kernel would not say
 };
 
 } // namespace
@@ -466,7 +469,7 @@ int run_bench_stream(const stream_options& opts) {
                 progress.update(done, total, impl_label(impl) + ", " + s.name + ", " +
                                                  std::to_string(s.team.size()) + " threads, 3 x " +
                                                  format_bytes(static_cast<double>(n * sizeof(double))));
-                const double cpu0 = process_cpu_seconds();
+                const double cpu0 = os::process_cpu_seconds();
                 pass_times times;
                 {
                     const affinity_guard keep;
@@ -484,7 +487,7 @@ int run_bench_stream(const stream_options& opts) {
                     }
 #endif
                 }
-                const double cpu = process_cpu_seconds() - cpu0;
+                const double cpu = os::process_cpu_seconds() - cpu0;
                 ++done;
                 if (times.size() < 2) {
                     break; // interrupted before one counted pass

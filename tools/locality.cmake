@@ -7,7 +7,11 @@ find_package(TBB QUIET)
 find_package(OpenMP QUIET)
 
 target_sources(topos_cli PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR}/bench_support.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bench_json.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bench_parse.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/interrupt.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/pinning.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/launch.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench_kernels.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench_memory.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench_stream.cpp
@@ -15,7 +19,7 @@ target_sources(topos_cli PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/tune_command.cpp
   ${CMAKE_CURRENT_LIST_DIR}/run_command.cpp
 )
-target_link_libraries(topos_cli PRIVATE PkgConfig::topos_numa Threads::Threads)
+target_link_libraries(topos_cli PRIVATE Threads::Threads)
 if(TBB_FOUND)
   target_link_libraries(topos_cli PRIVATE TBB::tbb)
   set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/bench_stream.cpp APPEND PROPERTY COMPILE_DEFINITIONS TOPOS_STREAM_HAVE_TBB)

@@ -5,6 +5,7 @@
 // (set_mempolicy); all three are inherited across exec, which replaces topos
 // by the program, so the exit status is the program's own.
 #include "bench_commands.hpp"
+#include "launch.hpp"
 
 #include "command_set.hpp"
 #include "commands.hpp"

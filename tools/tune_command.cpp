@@ -10,6 +10,10 @@
 // Runs are interleaved (every candidate once, then again) so a slow spell of
 // a shared machine spreads over all of them.
 #include "bench_commands.hpp"
+#include "bench_parse.hpp"
+#include "interrupt.hpp"
+#include "launch.hpp"
+#include "pinning.hpp"
 
 #include "command_set.hpp"
 #include "commands.hpp"

@@ -2,6 +2,8 @@
 // memory going back to the OS, and the counters.
 #include <topos/memory.hpp>
 
+#include "os/process.hpp"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -13,7 +15,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <map>
 #include <random>
@@ -23,15 +24,6 @@
 #include <vector>
 
 namespace {
-
-// Resident set size of this process, from /proc/self/statm.
-std::size_t rss_bytes() {
-    std::ifstream statm("/proc/self/statm");
-    std::size_t total = 0;
-    std::size_t resident = 0;
-    statm >> total >> resident;
-    return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
 
 unsigned char pattern_of(std::uint64_t id, std::size_t i) {
     return static_cast<unsigned char>((id * 131 + i * 7) & 0xff);
@@ -263,14 +255,14 @@ TEST(AllocArena, FreedMemoryGoesBackToTheOs) {
     std::vector<void*> blocks;
     blocks.reserve(k_total / k_size);
     const auto base_counters = topos::get_memory_counters();
-    const std::size_t base_rss = rss_bytes();
+    const std::size_t base_rss = topos::os::resident_bytes();
     for (std::size_t done = 0; done < k_total; done += k_size) {
         void* p = topos::node_malloc(k_size, 0);
         std::memset(p, 1, k_size);
         blocks.push_back(p);
     }
     const auto peak_counters = topos::get_memory_counters();
-    const std::size_t peak_rss = rss_bytes();
+    const std::size_t peak_rss = topos::os::resident_bytes();
     EXPECT_GE(peak_counters.nodes[0].os_bytes - base_counters.nodes[0].os_bytes, k_total);
     EXPECT_GE(peak_rss - base_rss, k_total * 3 / 4);
 
@@ -279,7 +271,7 @@ TEST(AllocArena, FreedMemoryGoesBackToTheOs) {
     }
     // Without an explicit trim: the arena keeps only a little spare.
     const auto freed_counters = topos::get_memory_counters();
-    const std::size_t freed_rss = rss_bytes();
+    const std::size_t freed_rss = topos::os::resident_bytes();
     EXPECT_LT(freed_counters.nodes[0].os_bytes, base_counters.nodes[0].os_bytes + (std::size_t{12} << 20));
     EXPECT_LT(freed_rss, peak_rss - k_total / 2);
 
@@ -399,14 +391,14 @@ TEST(AllocArena, EmptySpansGoBackToTheOsAfterTheyWait) {
 
 TEST(AllocArena, PageBlocksGoBackToTheOs) {
     const std::size_t bytes = std::size_t{64} << 20;
-    const std::size_t base_rss = rss_bytes();
+    const std::size_t base_rss = topos::os::resident_bytes();
     const auto base = topos::get_memory_counters();
     auto* p = static_cast<char*>(topos::allocate(bytes, topos::mem_policy::on_node(0)));
     std::memset(p, 2, bytes);
-    EXPECT_GE(rss_bytes() - base_rss, bytes * 3 / 4);
+    EXPECT_GE(topos::os::resident_bytes() - base_rss, bytes * 3 / 4);
     EXPECT_GE(topos::get_memory_counters().os_bytes - base.os_bytes, bytes);
     topos::deallocate(p, bytes);
-    EXPECT_LT(rss_bytes(), base_rss + bytes / 4);
+    EXPECT_LT(topos::os::resident_bytes(), base_rss + bytes / 4);
     EXPECT_EQ(topos::get_memory_counters().os_bytes, base.os_bytes);
 }
 
@@ -442,18 +434,18 @@ TEST(AllocArena, FreedMediumBlocksGoBackToTheOs) {
     const std::size_t k_size = 200 << 10;
     const std::size_t k_count = 256; // 50 MiB
     const auto base = topos::get_memory_counters();
-    const std::size_t base_rss = rss_bytes();
+    const std::size_t base_rss = topos::os::resident_bytes();
     std::vector<void*> blocks;
     for (std::size_t i = 0; i < k_count; ++i) {
         blocks.push_back(topos::allocate(k_size));
         std::memset(blocks.back(), 3, k_size);
     }
-    const std::size_t peak_rss = rss_bytes();
+    const std::size_t peak_rss = topos::os::resident_bytes();
     EXPECT_GE(peak_rss - base_rss, k_size * k_count * 3 / 4);
     for (void* p : blocks) {
         topos::deallocate(p, k_size);
     }
-    const std::size_t freed_rss = rss_bytes();
+    const std::size_t freed_rss = topos::os::resident_bytes();
     EXPECT_LT(freed_rss, peak_rss - k_size * k_count / 2) << "the cache keeps little memory resident";
     EXPECT_LT(topos::get_memory_counters().unplaced_os_bytes, base.unplaced_os_bytes + (std::size_t{12} << 20));
     topos::memory_trim();
