@@ -107,7 +107,7 @@ void bm_fib_tbb(benchmark::State& state, int threads, int n) {
 
 void register_all() {
     for (int n : {30, 32}) {
-        for (int threads : {1, 2}) {
+        for (int threads : topos::bench::thread_counts()) {
             const std::string suffix = run_suffix(threads, static_cast<std::size_t>(n));
             constexpr auto ms = benchmark::kMillisecond;
 #ifndef TOPOS_BENCH_OPENMP_ONLY

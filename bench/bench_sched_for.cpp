@@ -107,7 +107,7 @@ void bm_for_tbb(benchmark::State& state, int threads, std::size_t n) {
 
 void register_all() {
     for (std::size_t n : {std::size_t{1} << 12, std::size_t{1} << 16, std::size_t{1} << 20}) {
-        for (int threads : {1, 2}) {
+        for (int threads : topos::bench::thread_counts()) {
             const std::string suffix = run_suffix(threads, n);
             constexpr auto ns = benchmark::kNanosecond;
 #ifndef TOPOS_BENCH_OPENMP_ONLY

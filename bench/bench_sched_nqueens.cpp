@@ -127,7 +127,7 @@ void bm_omp(benchmark::State& state, int threads, int n) {
 
 int main(int argc, char** argv) {
     for (int n : {12, 13}) {
-        for (int threads : {1, 2}) {
+        for (int threads : topos::bench::thread_counts()) {
             const std::string suffix = run_suffix(threads, static_cast<std::size_t>(n));
             constexpr auto ms = benchmark::kMillisecond;
             register_run("nqueens/topos" + suffix, ms, bm_topos, static_cast<unsigned>(threads), n);

@@ -117,7 +117,7 @@ void bm_omp(benchmark::State& state, int threads) {
 } // namespace
 
 int main(int argc, char** argv) {
-    for (int threads : {1, 2}) {
+    for (int threads : topos::bench::thread_counts()) {
         const std::string suffix = run_suffix(threads, k_n);
         constexpr auto ms = benchmark::kMillisecond;
         register_run("sort/topos" + suffix, ms, bm_topos, static_cast<unsigned>(threads));

@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
         }
     }
     int rest_count = static_cast<int>(rest.size());
-    for (int threads : {1, 2}) {
+    for (int threads : topos::bench::thread_counts()) {
         const std::string suffix = run_suffix(threads, g_n);
         constexpr auto ms = benchmark::kMillisecond;
         register_run("triad/topos" + suffix, ms, bm_triad_topos, static_cast<unsigned>(threads));
