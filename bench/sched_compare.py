@@ -3,6 +3,11 @@
 prints each peer's time and the ratio topos/peer, per workload.
 
 Usage: bench/sched_compare.py BUILD_DIR [--repetitions N] [--filter REGEX] [--json OUT]
+       bench/sched_compare.py --from FILE.json [FILE.json ...] [--json OUT]
+
+--from reads Google Benchmark JSON files saved earlier (--benchmark_format=json
+output of the bench programs, e.g. from a run on another machine) instead of
+running anything.
 
 Each benchmark runs N times (default 3); the best (minimum) real time is used,
 because these machines are shared and noise only ever adds time.
@@ -36,19 +41,30 @@ def run(exe, reps, flt):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("build_dir")
+    ap.add_argument("build_dir", nargs="?")
+    ap.add_argument("--from", dest="from_files", nargs="+", metavar="FILE")
     ap.add_argument("--repetitions", type=int, default=3)
     ap.add_argument("--filter", default="")
     ap.add_argument("--json")
     args = ap.parse_args()
-    bench = Path(args.build_dir) / "bench"
+    if (args.build_dir is None) == (args.from_files is None):
+        ap.error("give a build directory or --from FILE..., not both")
+    results = []
+    if args.from_files:
+        for f in args.from_files:
+            text = Path(f).read_text()
+            results.extend(json.loads(text)["benchmarks"] if text.strip() else [])
+    else:
+        bench = Path(args.build_dir) / "bench"
+        for prog in PROGRAMS:
+            exe = bench / prog
+            if not exe.exists():
+                print(f"skipping {prog}: not built", file=sys.stderr)
+                continue
+            results.extend(run(exe, args.repetitions, args.filter))
     best = {}
-    for prog in PROGRAMS:
-        exe = bench / prog
-        if not exe.exists():
-            print(f"skipping {prog}: not built", file=sys.stderr)
-            continue
-        for b in run(exe, args.repetitions, args.filter):
+    if True:
+        for b in results:
             if b.get("run_type") != "iteration":
                 continue
             name = b["run_name"].removesuffix("/real_time")
