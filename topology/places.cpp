@@ -83,6 +83,14 @@ place allowed_subset(const topology& topo, std::span<const int> pus) {
     return out;
 }
 
+// pre: topo.has_pu(pu). post: the PU's position in topo.pus().
+std::size_t pu_position(const topology& topo, int pu) {
+    const auto all = topo.pus();
+    const auto it =
+        std::lower_bound(all.begin(), all.end(), pu, [](const pu_info& p, int os) { return p.os_index < os; });
+    return static_cast<std::size_t>(it - all.begin());
+}
+
 // Splits the allowed PUs into places, visiting them in topology order: the
 // first PU not yet placed opens a place holding `group_of(pu)` less the PUs
 // already placed. So the places are disjoint, cover every allowed PU, and
@@ -90,13 +98,8 @@ place allowed_subset(const topology& topo, std::span<const int> pus) {
 // pre: group_of(pu) holds pu.
 template <class GroupOf>
 std::vector<place> partition_in_topology_order(const topology& topo, GroupOf group_of) {
-    const auto all = topo.pus();
-    std::vector<bool> placed(all.size(), false);
-    const auto index_of = [&](int pu) {
-        const auto it = std::lower_bound(all.begin(), all.end(), pu,
-                                         [](const pu_info& p, int os) { return p.os_index < os; });
-        return static_cast<std::size_t>(it - all.begin());
-    };
+    std::vector<bool> placed(topo.pus().size(), false);
+    const auto index_of = [&](int pu) { return pu_position(topo, pu); };
     std::vector<place> out;
     for (int pu : topo.pus_in_topology_order()) {
         if (placed[index_of(pu)]) {
@@ -119,10 +122,8 @@ std::vector<place> partition_in_topology_order(const topology& topo, GroupOf gro
     return out;
 }
 
-const pu_info& info_of(const topology& topo, int pu) {
-    const auto all = topo.pus();
-    return *std::lower_bound(all.begin(), all.end(), pu, [](const pu_info& p, int os) { return p.os_index < os; });
-}
+// pre: topo.has_pu(pu).
+const pu_info& info_of(const topology& topo, int pu) { return topo.pus()[pu_position(topo, pu)]; }
 
 // One place per PU, in topology order: the hyperthreads of a core are
 // neighbours, as libgomp and libomp order them, not PU i and PU i+N.
@@ -150,19 +151,16 @@ std::vector<place> core_places(const topology& topo) {
 // at all gets its core's place. As caches nest (hwloc's tree), the PU sets
 // of these caches never partially overlap, and the places partition the PUs.
 std::vector<place> ll_cache_places(const topology& topo) {
-    const auto all = topo.pus();
-    std::vector<const cache_info*> own(all.size(), nullptr);
+    std::vector<const cache_info*> own(topo.pus().size(), nullptr);
     for (const auto& c : topo.caches()) {
         if (c.type == cache_type::instruction) {
             continue;
         }
         for (int pu : c.pus) {
-            const auto it = std::lower_bound(all.begin(), all.end(), pu,
-                                             [](const pu_info& p, int os) { return p.os_index < os; });
-            if (it == all.end() || it->os_index != pu) {
+            if (!topo.has_pu(pu)) {
                 continue;
             }
-            auto& best = own[static_cast<std::size_t>(it - all.begin())];
+            auto& best = own[pu_position(topo, pu)];
             if (best == nullptr || c.level > best->level) {
                 best = &c;
             }
@@ -170,9 +168,7 @@ std::vector<place> ll_cache_places(const topology& topo) {
     }
     const auto cores = core_places(topo);
     return partition_in_topology_order(topo, [&](int pu) {
-        const auto at = static_cast<std::size_t>(
-            std::lower_bound(all.begin(), all.end(), pu, [](const pu_info& p, int os) { return p.os_index < os; }) -
-            all.begin());
+        const std::size_t at = pu_position(topo, pu);
         if (own[at] != nullptr) {
             return own[at]->pus;
         }
