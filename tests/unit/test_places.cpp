@@ -206,7 +206,7 @@ TEST(PlacesTest, NumaDomainsWithNoAllowedCpuIsAPlacesError) {
 
 // An export whose PUs carry no os_index: the cpuset bit names each PU.
 TEST(PlacesTest, PusWithoutOsIndexAreNamedByTheirCpuset) {
-    const auto topo = machine("gen-2p4c2t-pus-without-os-index.xml");
+    const auto topo = topos::topology::from_xml(std::filesystem::path(TOPOS_TEST_DATA_DIR) / "pus-without-os-index.xml");
     ASSERT_EQ(topo.pus().size(), 16U);
     EXPECT_EQ(topo.pus().front().os_index, 0);
     EXPECT_EQ(topo.pus().back().os_index, 15);

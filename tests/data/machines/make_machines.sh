@@ -36,6 +36,3 @@ for f in 192em64t-24n8c2t.xml 192em64t-12gr2n8c2t.xml 8intel64-4n2t-memattrs.xml
     out=xml-$(echo "${f%.xml}" | tr . -).xml
     strip < "$src/tests/hwloc/xml/$f" > "$here/$out"
 done
-# A synthetic machine whose PUs carry no OS index.
-lstopo-no-graphics -i "pack:2 l3:1 core:4 pu:2" --of xml - 2>/dev/null | strip |
-    sed -E '/type="PU"/ s/ os_index="[0-9]+"//' > "$here/gen-2p4c2t-pus-without-os-index.xml"
