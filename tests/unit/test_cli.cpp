@@ -567,6 +567,15 @@ TEST(CliTest, XmlInANewerFormatSaysTheVersionIsNotSupported) {
     EXPECT_NE(r.err.find("not supported by the hwloc"), std::string::npos) << r.err;
 }
 
+// An export whose PUs carry no os_index gave every PU the number -1, one
+// place and workers on "PU -1"; the PUs are named by their cpuset bits.
+TEST(CliTest, PusWithoutOsIndexArePlacedByTheirCpuset) {
+    const std::string xml = std::string(TOPOS_TEST_DATA_DIR) + "/pus-without-os-index.xml";
+    const json doc = run_json({"places", "--json", "--topology", xml, "--places", "cores", "--threads", "3"});
+    ASSERT_EQ(doc["place_list"].size(), 8U) << doc.dump();
+    EXPECT_EQ(doc["workers"][2]["pus"], json::parse("[4,5]")) << doc.dump();
+}
+
 // numa_domains on a machine whose NUMA nodes have no allowed CPU: exit 2 and
 // one line, with or without a thread count (it crashed, or printed an empty plan).
 TEST(CliTest, NumaDomainsWithoutAllowedCpusIsOneLineAndExitTwo) {
