@@ -112,6 +112,7 @@ json plan_to_json(const placement_plan& plan) {
             {"bind", to_string(plan.bind)},
             {"threads", plan.workers.size()},
             {"place_list", std::move(places)},
+            {"place_nodes", plan.place_nodes},
             {"workers", std::move(workers)}};
 }
 

@@ -357,6 +357,22 @@ void write_plan_text(std::ostream& out, const topology& topo, const placement_pl
         << (plan.bind == proc_bind::disabled ? " (workers are not pinned)" : "") << '\n';
     out << "threads:  " << plan.workers.size() << "\n\n";
 
+    // The places and the memory nodes behind each (nearest first): several
+    // nodes share a place where memory tiers sit over the same CPUs.
+    std::vector<std::vector<std::string>> place_rows;
+    place_rows.push_back({"place", "pus", "nodes"});
+    for (std::size_t p = 0; p < plan.places.size(); ++p) {
+        std::string nodes;
+        if (p < plan.place_nodes.size()) {
+            for (int n : plan.place_nodes[p]) {
+                nodes += (nodes.empty() ? "" : ",") + std::to_string(n);
+            }
+        }
+        place_rows.push_back({std::to_string(p), pu_list(plan.places[p]), nodes.empty() ? std::string("-") : nodes});
+    }
+    write_table(out, place_rows);
+    out << '\n';
+
     std::vector<std::vector<std::string>> rows;
     rows.push_back({"worker", "place", "node", "pus", "steal order"});
     for (const auto& w : plan.workers) {

@@ -6,11 +6,15 @@
 #include <hwloc.h>
 
 #include "os/numa.hpp"
+#include "os/stderr_capture.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <regex>
 #include <string>
 #include <system_error>
 
@@ -64,6 +68,15 @@ int logical_of(hwloc_obj_t obj) { return obj ? static_cast<int>(obj->logical_ind
 
 int os_of(hwloc_obj_t obj) {
     return (obj == nullptr || obj->os_index == HWLOC_UNKNOWN_INDEX) ? -1 : static_cast<int>(obj->os_index);
+}
+
+// A PU's OS index. An XML export may leave it out; hwloc still gives the PU
+// a cpuset, whose one bit is by definition the OS index. -1 when neither says.
+int pu_os_index(hwloc_obj_t pu) {
+    if (const int os = os_of(pu); os >= 0) {
+        return os;
+    }
+    return pu->cpuset == nullptr ? -1 : hwloc_bitmap_first(pu->cpuset);
 }
 
 int ancestor_id(hwloc_topology_t t, hwloc_obj_type_t type, hwloc_obj_t obj) {
@@ -274,15 +287,31 @@ topology_data extract(hwloc_topology_t t, topology_source source, std::string sp
         d.cores.push_back(std::move(ci));
     }
 
+    std::size_t nameless = 0;
     for (hwloc_obj_t p : objects_of(t, HWLOC_OBJ_PU)) {
         pu_info pi;
-        pi.os_index = os_of(p);
+        pi.os_index = pu_os_index(p);
+        if (pi.os_index < 0) {
+            ++nameless;
+            continue;
+        }
+        pi.logical_index = logical_of(p);
         pi.core = ancestor_id(t, HWLOC_OBJ_CORE, p);
         pi.package = ancestor_id(t, HWLOC_OBJ_PACKAGE, p);
-        pi.node = node_of(node_objs, p->os_index);
+        pi.node = node_of(node_objs, static_cast<unsigned>(pi.os_index));
         d.pus.push_back(pi);
     }
+    if (nameless > 0) {
+        d.notes.push_back(std::to_string(nameless) + " PUs have neither an OS index nor a cpuset; they are left out");
+    }
     std::sort(d.pus.begin(), d.pus.end(), [](const pu_info& a, const pu_info& b) { return a.os_index < b.os_index; });
+    // PUs are named by OS index everywhere above this layer, so two with one
+    // index (a hand-edited XML) cannot be told apart.
+    const auto twin = std::adjacent_find(d.pus.begin(), d.pus.end(),
+                                         [](const pu_info& a, const pu_info& b) { return a.os_index == b.os_index; });
+    if (twin != d.pus.end()) {
+        throw topology_error("topology '" + d.spec + "' has two PUs with OS index " + std::to_string(twin->os_index));
+    }
     if (d.pus.empty()) {
         throw topology_error("topology '" + d.spec + "' has no processing unit the process may use");
     }
@@ -301,6 +330,63 @@ topology_data extract(hwloc_topology_t t, topology_source source, std::string sp
         std::all_of(d.distances.begin(), d.distances.end(), [&](int v) { return v == d.distances.front(); });
     d.architecture = (d.nodes.size() == 1 || all_equal) ? memory_architecture::uma : memory_architecture::numa;
     return d;
+}
+
+// The XML format this hwloc reads: its own major version (hwloc 2.x reads
+// formats 1.x and 2.x).
+const int k_hwloc_xml_major = static_cast<int>(HWLOC_API_VERSION >> 16);
+
+// The hwloc release topos was compiled against (pkg-config's version).
+std::string hwloc_version_text() {
+#ifdef TOPOS_HWLOC_VERSION
+    if constexpr (sizeof(TOPOS_HWLOC_VERSION) > 1) {
+        return "hwloc " TOPOS_HWLOC_VERSION;
+    }
+#endif
+    return "hwloc " + std::to_string(HWLOC_API_VERSION >> 16) + ".x";
+}
+
+// The version attribute of the file's <topology> element, e.g. "3.0"; empty
+// when the file has none in its first few kilobytes.
+std::string xml_format_version(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    std::string head(4096, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    static const std::regex k_version(R"(<topology\s+version\s*=\s*["']([0-9]+(\.[0-9]+)*)["'])");
+    std::smatch m;
+    return std::regex_search(head, m, k_version) ? m[1].str() : std::string();
+}
+
+// pre: none. post: the major number of xml_format_version, 0 when unknown.
+int xml_format_major(const std::filesystem::path& file) {
+    const std::string v = xml_format_version(file);
+    return v.empty() ? 0 : std::atoi(v.c_str());
+}
+
+// The first non-empty line of captured library output, trimmed.
+std::string first_line(const std::string& text) {
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) {
+            end = text.size();
+        }
+        std::string line = text.substr(start, end - start);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+            line.pop_back();
+        }
+        if (line.find_first_not_of(" \t*") != std::string::npos) {
+            return line.substr(line.find_first_not_of(" \t*"));
+        }
+        start = end + 1;
+    }
+    return {};
+}
+
+std::string first_line_in_parens(const std::string& text) {
+    const std::string line = first_line(text);
+    return line.empty() ? std::string() : " (hwloc: " + line + ")";
 }
 
 void load_or_throw(const hwloc_handle& h, const std::string& what) {
@@ -343,14 +429,33 @@ topology_data load_xml(const std::filesystem::path& file) {
     if (!std::filesystem::is_regular_file(file, ec)) {
         throw topology_error("topology XML file '" + file.string() + "' does not exist or is not a regular file");
     }
+    const std::string what = "topology XML file '" + file.string() + "'";
     hwloc_handle h;
-    if (hwloc_topology_set_xml(h.get(), file.c_str()) != 0) {
-        throw topology_error("topology XML file '" + file.string() + "' is not a valid hwloc XML export");
+    // hwloc writes its own complaints about a bad file to stderr, some of
+    // them several lines long; they are held back so the caller's one-line
+    // error (or note) is all the user sees.
+    std::string warnings;
+    bool loaded = false;
+    {
+        os::stderr_capture capture;
+        loaded = hwloc_topology_set_xml(h.get(), file.c_str()) == 0 && hwloc_topology_load(h.get()) == 0;
+        warnings = capture.finish();
     }
-    if (hwloc_topology_load(h.get()) != 0) {
-        throw topology_error("topology XML file '" + file.string() + "' is not a valid hwloc XML export");
+    if (!loaded) {
+        if (const int major = xml_format_major(file); major > k_hwloc_xml_major) {
+            throw topology_error(what + " is in hwloc XML format " + xml_format_version(file) +
+                                 "; this version is not supported by the " + hwloc_version_text() +
+                                 " that topos was built with, which reads formats 1.x to " +
+                                 std::to_string(k_hwloc_xml_major) + ".x (export it with lstopo from hwloc " +
+                                 std::to_string(k_hwloc_xml_major) + ".x)");
+        }
+        throw topology_error(what + " is not a valid hwloc XML export" + first_line_in_parens(warnings));
     }
-    return extract(h.get(), topology_source::xml, file.string());
+    auto data = extract(h.get(), topology_source::xml, file.string());
+    if (const auto line = first_line(warnings); !line.empty()) {
+        data.notes.push_back("hwloc warned while reading the XML: " + line);
+    }
+    return data;
 }
 
 topology_data load_synthetic(std::string_view description) {

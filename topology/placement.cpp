@@ -6,6 +6,7 @@
 // place 0 (OpenMP starts at the parent's place); and where OpenMP lets the
 // implementation choose which places get ceil(T/P) threads, the first T mod P
 // places get them.
+#include <topos/detail/assert.hpp>
 #include <topos/error.hpp>
 #include <topos/placement.hpp>
 
@@ -19,7 +20,9 @@ constexpr int k_local_distance = 10;
 
 // close: T <= P puts worker i on place i. T > P gives every place
 // floor(T/P) consecutive workers and the first T mod P places one more.
+// pre: place_count >= 1 (plan_placement rejects an empty list first).
 std::vector<unsigned> distribute_close(unsigned threads, std::size_t place_count) {
+    TOPOS_ASSERT(place_count > 0, "distribute_close needs at least one place");
     std::vector<unsigned> place_of(threads);
     const auto places = static_cast<unsigned>(place_count);
     if (threads <= places) {
@@ -43,7 +46,9 @@ std::vector<unsigned> distribute_close(unsigned threads, std::size_t place_count
 // spread: T <= P splits the places into T consecutive subpartitions of
 // floor(P/T) or ceil(P/T) places (the larger ones first) and puts worker i on
 // the first place of subpartition i. T > P distributes as close does.
+// pre: place_count >= 1.
 std::vector<unsigned> distribute_spread(unsigned threads, std::size_t place_count) {
+    TOPOS_ASSERT(place_count > 0, "distribute_spread needs at least one place");
     const auto places = static_cast<unsigned>(place_count);
     if (threads > places) {
         return distribute_close(threads, place_count);
@@ -57,27 +62,6 @@ std::vector<unsigned> distribute_spread(unsigned threads, std::size_t place_coun
         first += per_part + (i < larger ? 1U : 0U);
     }
     return place_of;
-}
-
-// The logical NUMA node holding most of `pus`, lowest id on ties; -1 when
-// none of them belongs to a node.
-int majority_node(const topology& topo, const place& pus) {
-    std::vector<unsigned> votes(topo.node_count(), 0);
-    for (int pu : pus) {
-        const int node = topo.node_of_pu(pu);
-        if (node >= 0) {
-            ++votes[static_cast<std::size_t>(node)];
-        }
-    }
-    int best = -1;
-    unsigned best_votes = 0;
-    for (std::size_t n = 0; n < votes.size(); ++n) {
-        if (votes[n] > best_votes) {
-            best_votes = votes[n];
-            best = static_cast<int>(n);
-        }
-    }
-    return best;
 }
 
 bool intersects(const std::vector<int>& a, const std::vector<int>& b) {
@@ -285,6 +269,40 @@ std::vector<unsigned> placement_plan::workers_on_node(int node) const {
     return out;
 }
 
+std::vector<int> nodes_behind_place(const topology& topo, const place& pus) {
+    std::vector<int> homes; // the node of each PU of the place, where it has one
+    for (int pu : pus) {
+        if (topo.has_pu(pu)) {
+            if (const int node = topo.node_of_pu(pu); node >= 0) {
+                homes.push_back(node);
+            }
+        }
+    }
+    struct candidate {
+        long cost;
+        int node;
+    };
+    std::vector<candidate> found;
+    for (const auto& n : topo.numa_nodes()) {
+        if (!intersects(n.pus, pus)) {
+            continue;
+        }
+        long cost = 0;
+        for (int home : homes) {
+            cost += topo.distance(home, n.id);
+        }
+        found.push_back({cost, n.id});
+    }
+    std::sort(found.begin(), found.end(),
+              [](const candidate& a, const candidate& b) { return a.cost != b.cost ? a.cost < b.cost : a.node < b.node; });
+    std::vector<int> out;
+    out.reserve(found.size());
+    for (const auto& c : found) {
+        out.push_back(c.node);
+    }
+    return out;
+}
+
 placement_plan plan_placement(const topology& topo, const placement_options& opts) {
     placement_plan plan;
     plan.bind = opts.bind.value_or(proc_bind::close);
@@ -292,6 +310,9 @@ placement_plan plan_placement(const topology& topo, const placement_options& opt
     // Expanded even when unbound: a bad list is reported the same way for
     // every policy, and it sets the default worker count.
     plan.places = parse_places(topo, plan.places_text);
+    if (plan.places.empty()) { // parse_places never returns one; every division below relies on it
+        throw places_error("places '" + plan.places_text + "' gives no place on topology '" + topo.source_spec() + "'");
+    }
     const unsigned threads = checked_threads(opts, plan.places.size());
 
     if (plan.bind == proc_bind::disabled) {
@@ -302,6 +323,7 @@ placement_plan plan_placement(const topology& topo, const placement_options& opt
             everywhere.push_back(p.os_index);
         }
         plan.places.assign(1, everywhere);
+        plan.place_nodes.assign(1, nodes_behind_place(topo, everywhere));
         for (unsigned i = 0; i < threads; ++i) {
             plan.workers.push_back(worker_placement{.id = i, .place = 0, .pus = everywhere, .node = -1,
                                                     .steal_order = {}, .steal_tiers = {}});
@@ -318,10 +340,16 @@ placement_plan plan_placement(const topology& topo, const placement_options& opt
     case proc_bind::enabled:
     case proc_bind::close: place_of = distribute_close(threads, plan.places.size()); break;
     }
+    plan.place_nodes.reserve(plan.places.size());
+    for (const auto& p : plan.places) {
+        plan.place_nodes.push_back(nodes_behind_place(topo, p));
+    }
     for (unsigned i = 0; i < threads; ++i) {
-        const auto& pus = plan.places[place_of[i]];
-        plan.workers.push_back(worker_placement{.id = i, .place = place_of[i], .pus = pus,
-                                                .node = majority_node(topo, pus), .steal_order = {},
+        const unsigned at = place_of[i];
+        TOPOS_ASSERT(at < plan.places.size(), "a worker was given a place past the end of the list");
+        const auto& nodes = plan.place_nodes[at];
+        plan.workers.push_back(worker_placement{.id = i, .place = at, .pus = plan.places[at],
+                                                .node = nodes.empty() ? -1 : nodes.front(), .steal_order = {},
                                                 .steal_tiers = {}});
     }
     plan_steal_order(topo, plan.places, plan.workers);

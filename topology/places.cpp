@@ -23,9 +23,21 @@
 //     topology's allowed set.
 //   - PUs repeated inside one place are merged; places may overlap each other.
 //   - "name(n)" with n larger than the number of such places is an error.
-//   - Fallbacks of the abstract names, used when hwloc reports no such
-//     objects: cores -> threads, ll_caches -> cores, sockets -> the whole
-//     machine as one place. Places with no allowed PU are left out.
+//   - The abstract names follow the machine's layout (hwloc's topology order),
+//     never the OS numbering: `threads` lists the hyperthreads of a core next
+//     to each other, as libgomp and libomp do.
+//   - threads, cores and ll_caches cover every allowed PU exactly once. A PU
+//     that hwloc puts under no core is a `cores` place alone; `ll_caches`
+//     gives each PU the place of its own highest data/unified cache, so a PU
+//     whose highest cache is shallower than other PUs' (asymmetric caches,
+//     hybrid parts whose small cores have no L3) gets that cache's place, and
+//     a PU without any cache gets its core's place.
+//   - numa_domains and sockets places are distinct CPU sets: memory nodes over
+//     the same CPUs (DDR plus MCDRAM or a slower tier) make one place, and the
+//     planner reports the nodes behind it. Objects with no allowed PU make no
+//     place; sockets falls back to the whole machine as one place.
+//   - An abstract name that gives no place at all (numa_domains on a machine
+//     whose nodes have no allowed CPU) is an error, not an empty list.
 #include <topos/error.hpp>
 #include <topos/placement.hpp>
 
@@ -71,47 +83,115 @@ place allowed_subset(const topology& topo, std::span<const int> pus) {
     return out;
 }
 
-void add_if_not_empty(std::vector<place>& out, place p) {
-    if (!p.empty()) {
+// pre: topo.has_pu(pu). post: the PU's position in topo.pus().
+std::size_t pu_position(const topology& topo, int pu) {
+    const auto all = topo.pus();
+    const auto it =
+        std::lower_bound(all.begin(), all.end(), pu, [](const pu_info& p, int os) { return p.os_index < os; });
+    return static_cast<std::size_t>(it - all.begin());
+}
+
+// Splits the allowed PUs into places, visiting them in topology order: the
+// first PU not yet placed opens a place holding `group_of(pu)` less the PUs
+// already placed. So the places are disjoint, cover every allowed PU, and
+// follow the machine's layout rather than its OS numbering.
+// pre: group_of(pu) holds pu.
+template <class GroupOf>
+std::vector<place> partition_in_topology_order(const topology& topo, GroupOf group_of) {
+    std::vector<bool> placed(topo.pus().size(), false);
+    const auto index_of = [&](int pu) { return pu_position(topo, pu); };
+    std::vector<place> out;
+    for (int pu : topo.pus_in_topology_order()) {
+        if (placed[index_of(pu)]) {
+            continue;
+        }
+        place p;
+        for (int member : allowed_subset(topo, group_of(pu))) {
+            if (!placed[index_of(member)]) {
+                placed[index_of(member)] = true;
+                p.push_back(member);
+            }
+        }
+        if (!placed[index_of(pu)]) { // group_of broke its contract: keep the cover anyway
+            placed[index_of(pu)] = true;
+            p.push_back(pu);
+            std::sort(p.begin(), p.end());
+        }
         out.push_back(std::move(p));
     }
+    return out;
 }
 
+// pre: topo.has_pu(pu).
+const pu_info& info_of(const topology& topo, int pu) { return topo.pus()[pu_position(topo, pu)]; }
+
+// One place per PU, in topology order: the hyperthreads of a core are
+// neighbours, as libgomp and libomp order them, not PU i and PU i+N.
 std::vector<place> thread_places(const topology& topo) {
-    std::vector<place> out;
-    for (const auto& p : topo.pus()) {
-        out.push_back({p.os_index});
-    }
-    return out;
+    return partition_in_topology_order(topo, [](int pu) { return place{pu}; });
 }
 
+// One place per core; a PU that hwloc puts under no core is a place alone.
 std::vector<place> core_places(const topology& topo) {
-    if (topo.cores().empty()) {
-        return thread_places(topo);
-    }
-    std::vector<place> out;
-    for (const auto& c : topo.cores()) {
-        add_if_not_empty(out, allowed_subset(topo, c.pus));
-    }
-    return out;
+    const auto cores = topo.cores();
+    return partition_in_topology_order(topo, [&](int pu) {
+        const int core = info_of(topo, pu).core;
+        if (core >= 0 && static_cast<std::size_t>(core) < cores.size()) {
+            return place(cores[static_cast<std::size_t>(core)].pus.begin(), cores[static_cast<std::size_t>(core)].pus.end());
+        }
+        return place{pu};
+    });
 }
 
+// One place per last-level cache, where "last level" is each PU's own: the
+// highest-level data or unified cache that holds the PU. On a machine whose
+// cores do not all have a cache at the same depth (asymmetric caches, hybrid
+// parts whose small cores have no L3), a PU whose own highest cache is
+// shallower gets that cache's place, so no PU is left out. A PU with no cache
+// at all gets its core's place. As caches nest (hwloc's tree), the PU sets
+// of these caches never partially overlap, and the places partition the PUs.
 std::vector<place> ll_cache_places(const topology& topo) {
-    const auto groups = topo.cache_groups(0);
-    if (groups.empty()) {
-        return core_places(topo);
+    std::vector<const cache_info*> own(topo.pus().size(), nullptr);
+    for (const auto& c : topo.caches()) {
+        if (c.type == cache_type::instruction) {
+            continue;
+        }
+        for (int pu : c.pus) {
+            if (!topo.has_pu(pu)) {
+                continue;
+            }
+            auto& best = own[pu_position(topo, pu)];
+            if (best == nullptr || c.level > best->level) {
+                best = &c;
+            }
+        }
     }
-    std::vector<place> out;
-    for (const auto& g : groups) {
-        add_if_not_empty(out, allowed_subset(topo, g));
-    }
-    return out;
+    const auto cores = core_places(topo);
+    return partition_in_topology_order(topo, [&](int pu) {
+        const std::size_t at = pu_position(topo, pu);
+        if (own[at] != nullptr) {
+            return own[at]->pus;
+        }
+        for (const auto& p : cores) {
+            if (std::binary_search(p.begin(), p.end(), pu)) {
+                return p;
+            }
+        }
+        return place{pu};
+    });
 }
 
+// One place per distinct CPU set of a NUMA node, in node order. Several
+// memory nodes over the same CPUs (DDR with MCDRAM or a slower tier) make one
+// place, not one each: the planner reports the nodes behind each place.
+// Nodes with no allowed PU (CPU-less, or outside the cgroup) make none.
 std::vector<place> numa_places(const topology& topo) {
     std::vector<place> out;
     for (const auto& n : topo.numa_nodes()) {
-        add_if_not_empty(out, allowed_subset(topo, n.pus));
+        place p = allowed_subset(topo, n.pus);
+        if (!p.empty() && std::find(out.begin(), out.end(), p) == out.end()) {
+            out.push_back(std::move(p));
+        }
     }
     return out;
 }
@@ -119,7 +199,10 @@ std::vector<place> numa_places(const topology& topo) {
 std::vector<place> socket_places(const topology& topo) {
     std::vector<place> out;
     for (const auto& p : topo.packages()) {
-        add_if_not_empty(out, allowed_subset(topo, p.pus));
+        place pus = allowed_subset(topo, p.pus);
+        if (!pus.empty() && std::find(out.begin(), out.end(), pus) == out.end()) {
+            out.push_back(std::move(pus));
+        }
     }
     if (out.empty()) {
         out.push_back(allowed_pus(topo));
@@ -262,6 +345,10 @@ private:
             throw error("unknown abstract name '" + detail::printable(word) + "' at " + column(start) +
                         "; expected threads, cores, ll_caches, numa_domains, sockets or explicit places such as "
                         "'{0:4}'");
+        }
+        if (places->empty()) {
+            throw error("'" + name + "' gives no place: " + no_place_reason(name) +
+                        "; expected a machine with such places, or another kind such as 'cores'");
         }
         skip_space();
         if (peek() == '(') {
@@ -426,6 +513,18 @@ private:
             check_pu(pu, item);
             into.push_back(static_cast<int>(pu));
         }
+    }
+
+    [[nodiscard]] std::string no_place_reason(const std::string& name) const {
+        if (name == "numa_domains") {
+            std::vector<int> nodes;
+            for (const auto& n : m_topo.numa_nodes()) {
+                nodes.push_back(n.os_index);
+            }
+            return "no NUMA node (" + format_cpu_list(nodes) + ") has a PU the process may use (allowed PUs are " +
+                   format_cpu_list(allowed_pus(m_topo)) + ")";
+        }
+        return "the topology has no allowed PU in any such object";
     }
 
     const topology& m_topo;

@@ -95,6 +95,18 @@ std::vector<int> topology::nodes_by_distance(int from) const {
     return order;
 }
 
+std::vector<int> topology::pus_in_topology_order() const {
+    std::vector<pu_info> sorted(m_data->pus.begin(), m_data->pus.end());
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const pu_info& a, const pu_info& b) { return a.logical_index < b.logical_index; });
+    std::vector<int> out;
+    out.reserve(sorted.size());
+    for (const auto& p : sorted) {
+        out.push_back(p.os_index);
+    }
+    return out;
+}
+
 bool topology::has_pu(int pu) const noexcept {
     const auto& pus = m_data->pus;
     return std::binary_search(pus.begin(), pus.end(), pu_info{.os_index = pu},

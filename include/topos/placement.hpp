@@ -4,6 +4,23 @@
 // count). It decides which PUs each worker may run on, which NUMA node it
 // belongs to, and in which order it looks for work to steal. Because it is
 // pure, it is tested on synthetic machines we do not have.
+//
+// The abstract places follow the machine's layout (hwloc's topology order),
+// not its OS numbering, as libgomp and libomp do:
+//   threads       one place per PU; the hyperthreads of a core are neighbours.
+//   cores         one place per core (a PU under no core is a place alone).
+//   ll_caches     one place per last-level cache, where each PU's last level
+//                 is its own highest data/unified cache: when cores do not all
+//                 have a cache at the same depth, a PU whose highest cache is
+//                 shallower gets that cache's place; a PU with no cache gets
+//                 its core's place.
+//   numa_domains  one place per distinct CPU set of a NUMA node; memory nodes
+//                 that share CPUs (DDR plus MCDRAM or a slower tier) are one
+//                 place, and placement_plan::place_nodes lists them.
+//   sockets       one place per package.
+// threads, cores and ll_caches hold every allowed PU exactly once; places of
+// every kind are distinct. A list that gives no place (numa_domains where no
+// node has an allowed CPU) is a places_error, never an empty plan.
 #pragma once
 
 #include <topos/topology.hpp>
@@ -76,6 +93,10 @@ struct placement_plan {
     proc_bind bind = proc_bind::close;
     std::string places_text;         ///< the places list the plan was made from
     std::vector<place> places;       ///< the expanded place list
+    /// For each place, the logical NUMA nodes whose allowed PUs it holds (the
+    /// memory behind it), nearest first: by the summed distance from the
+    /// nodes of the place's PUs, then by id. A worker's node is the first.
+    std::vector<std::vector<int>> place_nodes;
     std::vector<worker_placement> workers;
 
     /// Logical NUMA nodes that have at least one worker, ascending.
@@ -84,12 +105,16 @@ struct placement_plan {
     [[nodiscard]] std::vector<unsigned> workers_on_node(int node) const;
 };
 
+/// The logical NUMA nodes with allowed PUs in `pus`, nearest first (see
+/// placement_plan::place_nodes); empty when no node holds any of them.
+[[nodiscard]] std::vector<int> nodes_behind_place(const topology& topo, const place& pus);
+
 /// Upper bound on threads a plan accepts (guards against typos such as 1e9).
 inline constexpr unsigned k_max_threads = 4096;
 
 /// Plans worker placement. Threads are distributed over places by the OpenMP
 /// rules for close and spread (T < P, T = P and T > P). Throws places_error or
-/// config_error on bad options.
+/// config_error on bad options, and places_error when the list gives no place.
 [[nodiscard]] placement_plan plan_placement(const topology& topo, const placement_options& opts = {});
 
 /// Fills unset fields from TOPOS_PLACES, TOPOS_PROC_BIND and TOPOS_NUM_THREADS.

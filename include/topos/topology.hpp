@@ -70,6 +70,7 @@ struct core_info {
 struct pu_info {
     int os_index = 0;
     int core = -1;     ///< logical core id
+    int logical_index = -1; ///< position in topology order (hwloc's logical index)
     int package = -1;  ///< logical package id
     int node = -1;     ///< logical NUMA node id
 };
@@ -112,6 +113,9 @@ public:
     [[nodiscard]] std::span<const numa_node_info> numa_nodes() const noexcept;
     [[nodiscard]] std::span<const core_info> cores() const noexcept;
     [[nodiscard]] std::span<const pu_info> pus() const noexcept; ///< ascending OS index
+    /// Allowed PU OS indices in topology order: the PUs of one core are
+    /// neighbours, cores follow the machine's layout, whatever the OS numbering.
+    [[nodiscard]] std::vector<int> pus_in_topology_order() const;
     [[nodiscard]] std::span<const cache_info> caches() const noexcept;
     [[nodiscard]] std::span<const cpu_kind_info> cpu_kinds() const noexcept;
 

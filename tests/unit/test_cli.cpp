@@ -506,7 +506,7 @@ TEST(CliTest, PlacesJsonSpreadsFourWorkersOverTheNodes) {
     }
 }
 
-TEST(CliTest, PlacesTextShowsHeaderAndWorkerTable) {
+TEST(CliTest, PlacesTextShowsHeaderPlaceTableAndWorkerTable) {
     const std::vector<std::string> args{"places", "--topology", "synthetic:pack:2 numa:2 core:2 pu:2",
                                         "--bind",  "spread",     "--threads",
                                         "4"};
@@ -517,7 +517,78 @@ TEST(CliTest, PlacesTextShowsHeaderAndWorkerTable) {
                                  "pus", "steal order", "remote(20):"}) {
         EXPECT_NE(r.out.find(expected), std::string::npos) << "missing '" << expected << "' in:\n" << r.out;
     }
-    EXPECT_EQ(line_count(r.out), 6U + 4U) << r.out;
+    // 4 header lines and a blank, the place table (a title and 8 places) and
+    // a blank, the worker table (a title and 4 workers).
+    EXPECT_EQ(line_count(r.out), 5U + 10U + 5U) << r.out;
+    EXPECT_NE(r.out.find("\nplace  pus"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("nodes\n0      0-1"), std::string::npos) << r.out;
+}
+
+// Memory nodes over the same CPUs (DDR and slower tiers) are one
+// numa_domains place, shown with the nodes behind it, nearest first; the
+// worker's node is the nearest (the DRAM node, at distance 10).
+TEST(CliTest, PlacesShowTheMemoryNodesBehindEachPlace) {
+    const std::string xml = std::string(TOPOS_TEST_DATA_DIR) + "/machines/hetero-memory-tiers.xml";
+    const std::vector<std::string> args{"places", "--topology", xml, "--places", "numa_domains"};
+    const cli_result text = run_cli(args);
+    ASSERT_EQ(text.status, 0) << describe(args, text);
+    EXPECT_NE(text.out.find("numa_domains (3 places)"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("0      0-1  0,1"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("1      2-3  2,3,4"), std::string::npos) << text.out;
+    const json doc = run_json({"places", "--json", "--topology", xml, "--places", "numa_domains"});
+    ASSERT_EQ(doc["place_list"].size(), 3U) << doc.dump();
+    EXPECT_EQ(doc["place_nodes"], json::parse("[[0,1],[2,3,4],[5,6]]")) << doc.dump();
+    EXPECT_EQ(doc["workers"][1]["node"], 2) << doc.dump();
+}
+
+// hwloc's multi-line complaint about an XML whose objects are out of order
+// is held back: the command succeeds with nothing on stderr, and the warning
+// becomes one note line.
+TEST(CliTest, HwlocWarningsOnBadXmlDoNotReachStderr) {
+    const std::string xml = std::string(TOPOS_TEST_DATA_DIR) + "/out-of-order.xml";
+    const std::vector<std::string> args{"info", "--topology", xml};
+    const cli_result r = run_cli(args);
+    ASSERT_EQ(r.status, 0) << describe(args, r);
+    EXPECT_EQ(r.err, "");
+    EXPECT_NE(r.out.find("note: hwloc warned while reading the XML: hwloc has encountered an out-of-order XML"),
+              std::string::npos)
+        << r.out;
+}
+
+// A newer XML format names the version and the hwloc topos was built with, in one line.
+TEST(CliTest, XmlInANewerFormatSaysTheVersionIsNotSupported) {
+    const std::string xml = std::string(TOPOS_TEST_DATA_DIR) + "/format-3.0.xml";
+    const std::vector<std::string> args{"info", "--topology", xml};
+    const cli_result r = run_cli(args);
+    EXPECT_EQ(r.status, 2) << describe(args, r);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("format 3.0"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("not supported by the hwloc"), std::string::npos) << r.err;
+}
+
+// An export whose PUs carry no os_index gave every PU the number -1, one
+// place and workers on "PU -1"; the PUs are named by their cpuset bits.
+TEST(CliTest, PusWithoutOsIndexArePlacedByTheirCpuset) {
+    const std::string xml = std::string(TOPOS_TEST_DATA_DIR) + "/pus-without-os-index.xml";
+    const json doc = run_json({"places", "--json", "--topology", xml, "--places", "cores", "--threads", "3"});
+    ASSERT_EQ(doc["place_list"].size(), 8U) << doc.dump();
+    EXPECT_EQ(doc["workers"][2]["pus"], json::parse("[4,5]")) << doc.dump();
+}
+
+// numa_domains on a machine whose NUMA nodes have no allowed CPU: exit 2 and
+// one line, with or without a thread count (it crashed, or printed an empty plan).
+TEST(CliTest, NumaDomainsWithoutAllowedCpusIsOneLineAndExitTwo) {
+    const std::string xml = std::string(TOPOS_TEST_DATA_DIR) + "/machines/cgroup-cpuless-nodes.xml";
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"places", "--topology", xml, "--places", "numa_domains"},
+          std::vector<std::string>{"places", "--topology", xml, "--places", "numa_domains", "--threads", "4"}}) {
+        const cli_result r = run_cli(args);
+        EXPECT_EQ(r.status, 2) << describe(args, r);
+        EXPECT_EQ(r.out, "");
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        EXPECT_NE(r.err.find("no NUMA node"), std::string::npos) << r.err;
+    }
 }
 
 TEST(CliTest, PlacesFlagsWinOverEnvironment) {

@@ -235,6 +235,59 @@ TEST(PlacementTest, WorkerNodeHoldsMostOfItsPus) {
     EXPECT_EQ(plan.workers[3].node, 1); // 0-3 on node 0, 8-12 on node 1
 }
 
+topos::topology machine(const char* name) {
+    return topos::topology::from_xml(std::filesystem::path(TOPOS_TEST_DATA_DIR) / "machines" / name);
+}
+
+// Spread over threads places never puts two workers on one core of a
+// machine whose hyperthreads are numbered i and i+8; close fills a core first.
+TEST(PlacementTest, SpreadOverThreadsUsesSeparateCoresWithLinuxHtNumbering) {
+    const auto topo = machine("4s2c2t-ht-os-numbering.xml");
+    const auto core_of = [&](int pu) {
+        for (const auto& p : topo.pus()) {
+            if (p.os_index == pu) {
+                return p.core;
+            }
+        }
+        return -1;
+    };
+    for (unsigned threads = 2; threads <= 8; ++threads) {
+        const auto plan = topos::plan_placement(topo, {.places = "threads", .bind = proc_bind::spread, .threads = threads});
+        std::set<int> cores;
+        for (const auto& w : plan.workers) {
+            EXPECT_TRUE(cores.insert(core_of(w.pus.front())).second) << threads << " threads: worker " << w.id;
+        }
+    }
+    const auto close = topos::plan_placement(topo, {.places = "threads", .bind = proc_bind::close, .threads = 2});
+    EXPECT_EQ(core_of(close.workers[0].pus.front()), core_of(close.workers[1].pus.front()));
+    EXPECT_EQ(close.workers[0].node, close.workers[1].node);
+}
+
+// Several memory nodes behind one place: the plan lists them nearest first,
+// and the worker's node is the nearest (the DRAM node of those CPUs).
+TEST(PlacementTest, PlaceNodesListTheMemoryTiersBehindAPlace) {
+    const auto topo = machine("hetero-memory-tiers.xml");
+    const auto plan = topos::plan_placement(topo, {.places = "numa_domains", .bind = proc_bind::spread, .threads = 3});
+    ASSERT_EQ(plan.places.size(), 3U);
+    EXPECT_EQ(plan.place_nodes, (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}, {5, 6}}));
+    EXPECT_EQ(plan.workers[0].node, 0);
+    EXPECT_EQ(plan.workers[1].node, 2);
+    EXPECT_EQ(plan.workers[2].node, 5);
+    EXPECT_EQ(plan.nodes(), (std::vector<int>{0, 2, 5}));
+}
+
+// No usable place is a places_error for every policy and thread count (it
+// was a division by zero, or an empty plan when no count was given).
+TEST(PlacementTest, NoPlaceIsAPlacesErrorNotACrash) {
+    const auto topo = machine("cgroup-cpuless-nodes.xml");
+    for (auto bind : {proc_bind::close, proc_bind::spread, proc_bind::primary, proc_bind::disabled}) {
+        EXPECT_THROW((void)topos::plan_placement(topo, {.places = "numa_domains", .bind = bind, .threads = 4}),
+                     topos::places_error);
+        EXPECT_THROW((void)topos::plan_placement(topo, {.places = "numa_domains", .bind = bind, .threads = {}}),
+                     topos::places_error);
+    }
+}
+
 TEST(PlacementTest, NodesAndWorkersOnNode) {
     const auto all = topos::plan_placement(four_nodes(), {.places = "cores", .bind = proc_bind::close, .threads = {}});
     EXPECT_EQ(all.nodes(), (std::vector<int>{0, 1, 2, 3}));

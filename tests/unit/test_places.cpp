@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -131,6 +132,86 @@ TEST(PlacesTest, NumaDomainsOnePlacePerNode) {
 TEST(PlacesTest, SocketsOnePlacePerPackage) {
     EXPECT_EQ(parse32("sockets"), blocks(2, 16));
     EXPECT_EQ(parse16("sockets"), blocks(2, 8));
+}
+
+// A machine of tests/data/machines (see its README).
+topos::topology machine(const char* name) {
+    return topos::topology::from_xml(std::filesystem::path(TOPOS_TEST_DATA_DIR) / "machines" / name);
+}
+
+// Every allowed PU, each once, across `list`.
+void expect_exact_cover(const topos::topology& topo, const places& list) {
+    std::vector<int> all;
+    for (const auto& p : list) {
+        all.insert(all.end(), p.begin(), p.end());
+    }
+    std::sort(all.begin(), all.end());
+    std::vector<int> allowed;
+    for (const auto& p : topo.pus()) {
+        allowed.push_back(p.os_index);
+    }
+    EXPECT_EQ(all, allowed);
+}
+
+// Linux numbers the hyperthreads of core i as PU i and PU i+8 on this
+// 4-socket machine; `threads` follows the layout, as libgomp does, so the
+// siblings of a core are neighbours and core order is the machine's.
+TEST(PlacesTest, ThreadsFollowTheTopologyNotTheOsNumbering) {
+    const auto topo = machine("4s2c2t-ht-os-numbering.xml");
+    const auto list = topos::parse_places(topo, "threads");
+    ASSERT_EQ(list.size(), 16U);
+    EXPECT_EQ(list[0], topos::place{0});
+    EXPECT_EQ(list[1], topos::place{8});
+    // Places 2k and 2k+1 are the two threads of core k, in the cores' order.
+    const auto cores = topos::parse_places(topo, "cores");
+    ASSERT_EQ(cores.size(), 8U);
+    for (std::size_t k = 0; k < cores.size(); ++k) {
+        topos::place pair{list[2 * k][0], list[2 * k + 1][0]};
+        std::sort(pair.begin(), pair.end());
+        EXPECT_EQ(pair, cores[k]) << "places " << 2 * k << " and " << 2 * k + 1;
+    }
+    expect_exact_cover(topo, list);
+}
+
+// Some cores of this machine have an L2 shared with a sibling, others only
+// their own L1: every PU still gets the place of its own highest cache.
+TEST(PlacesTest, LlCachesCoverEveryPuWhenCachesAreAsymmetric) {
+    const auto topo = machine("2s4c-asymmetric-caches.xml");
+    const auto list = topos::parse_places(topo, "ll_caches");
+    expect_exact_cover(topo, list);
+    EXPECT_EQ(list, (places{{0}, {2, 6}, {4}, {1, 5}, {3, 7}}));
+}
+
+// DDR plus HBM/NVM nodes over the same CPUs: one place per CPU set.
+TEST(PlacesTest, NumaDomainsAreDistinctWhenMemoryTiersShareCpus) {
+    const auto topo = machine("hetero-memory-tiers.xml");
+    ASSERT_EQ(topo.node_count(), 7U);
+    EXPECT_EQ(topos::parse_places(topo, "numa_domains"), (places{{0, 1}, {2, 3}, {4, 5}}));
+}
+
+// The nodes of this cgroup have no allowed CPU: numa_domains gives no place,
+// which is an error naming the list, not an empty list.
+TEST(PlacesTest, NumaDomainsWithNoAllowedCpuIsAPlacesError) {
+    const auto topo = machine("cgroup-cpuless-nodes.xml");
+    try {
+        (void)topos::parse_places(topo, "numa_domains");
+        FAIL() << "no error for numa_domains on CPU-less nodes";
+    } catch (const topos::places_error& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("numa_domains"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("no NUMA node"), std::string::npos) << msg;
+    }
+    expect_exact_cover(topo, topos::parse_places(topo, "cores"));
+}
+
+// An export whose PUs carry no os_index: the cpuset bit names each PU.
+TEST(PlacesTest, PusWithoutOsIndexAreNamedByTheirCpuset) {
+    const auto topo = topos::topology::from_xml(std::filesystem::path(TOPOS_TEST_DATA_DIR) / "pus-without-os-index.xml");
+    ASSERT_EQ(topo.pus().size(), 16U);
+    EXPECT_EQ(topo.pus().front().os_index, 0);
+    EXPECT_EQ(topo.pus().back().os_index, 15);
+    EXPECT_EQ(topos::parse_places(topo, "cores"), blocks(8, 2));
+    EXPECT_EQ(topos::parse_places(topo, "numa_domains"), blocks(1, 16));
 }
 
 TEST(PlacesTest, SocketsWithoutPackagesAreTheWholeMachine) {
