@@ -240,6 +240,16 @@ thread_heap* make_thread_heap() {
     return h;
 }
 
+// A remote free by a thread that has no heap (it exited, or frees during its
+// teardown) is counted in the registry. Out of line and cold: inlined, the
+// registry's first-use initialisation made free_not_owned save six registers
+// on every remote free (xmalloc-style workloads lost ~8%).
+[[gnu::cold, gnu::noinline]] void count_retired_remote_free(int node, std::int64_t size) noexcept {
+    auto& r = registry();
+    r.m_retired_in_use[static_cast<std::size_t>(node)].fetch_sub(size, std::memory_order_relaxed);
+    r.m_retired_remote[static_cast<std::size_t>(node)].fetch_add(1, std::memory_order_relaxed);
+}
+
 void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
     // Read before the push: once the block is on the list the span may be
     // collected, emptied and reused by another thread.
@@ -256,9 +266,7 @@ void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
     if (h != nullptr) {
         h->count_remote_free(node, size);
     } else {
-        auto& r = registry();
-        r.m_retired_in_use[static_cast<std::size_t>(node)].fetch_sub(size, std::memory_order_relaxed);
-        r.m_retired_remote[static_cast<std::size_t>(node)].fetch_add(1, std::memory_order_relaxed);
+        count_retired_remote_free(node, size);
     }
 }
 
