@@ -1,6 +1,8 @@
-// os/affinity.cpp - CPU masks with CPU_ALLOC, sized from the largest CPU
-// asked for (set) or grown until the kernel accepts the size (get).
+// os/affinity.cpp - CPU masks with CPU_ALLOC: sized from the largest CPU
+// asked for (set), or grown until the kernel accepts the size (get).
 #include "os/affinity.hpp"
+
+#include <topos/detail/assert.hpp>
 
 #include <pthread.h>
 #include <sched.h>
@@ -8,86 +10,77 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <memory>
+#include <new>
 
 namespace topos::os {
 
-namespace {
+void prepared_affinity::deleter::operator()(cpu_set_t* set) const noexcept { CPU_FREE(set); }
 
-struct cpu_mask_deleter {
-    void operator()(cpu_set_t* set) const noexcept { CPU_FREE(set); }
-};
-using cpu_mask = std::unique_ptr<cpu_set_t, cpu_mask_deleter>;
-
-// post: a zeroed mask of `count` CPUs and its size in bytes, or nullptr.
-cpu_mask make_mask(int count, std::size_t& bytes) {
-    cpu_mask set{CPU_ALLOC(static_cast<std::size_t>(count))};
-    bytes = CPU_ALLOC_SIZE(static_cast<std::size_t>(count));
-    if (set) {
-        CPU_ZERO_S(bytes, set.get());
+prepared_affinity::prepared_affinity(const std::vector<int>& cpus) {
+    if (cpus.empty()) {
+        return;
     }
-    return set;
+    const int highest = *std::max_element(cpus.begin(), cpus.end());
+    TOPOS_ASSERT(*std::min_element(cpus.begin(), cpus.end()) >= 0, "CPU numbers are OS indices, never negative");
+    const auto count = static_cast<std::size_t>(highest) + 1;
+    m_set.reset(CPU_ALLOC(count));
+    if (!m_set) {
+        throw std::bad_alloc();
+    }
+    m_bytes = CPU_ALLOC_SIZE(count);
+    CPU_ZERO_S(m_bytes, m_set.get());
+    for (int cpu : cpus) {
+        if (cpu >= 0) {
+            CPU_SET_S(static_cast<std::size_t>(cpu), m_bytes, m_set.get());
+        }
+    }
 }
 
-// post: a mask holding `cpus`, or nullptr with `why` set.
-cpu_mask mask_of(const std::vector<int>& cpus, std::size_t& bytes, std::string& why) {
-    int highest = 0;
+int prepared_affinity::apply() const noexcept {
+    if (!m_set) {
+        return 0;
+    }
+    return ::sched_setaffinity(0, m_bytes, m_set.get()) == 0 ? 0 : errno;
+}
+
+bool pin_current_thread(const std::vector<int>& cpus, std::string& why) {
     for (int cpu : cpus) {
         if (cpu < 0) {
             why = "CPU " + std::to_string(cpu) + " is negative";
-            return nullptr;
+            return false;
         }
-        highest = std::max(highest, cpu);
     }
-    cpu_mask set = make_mask(highest + 1, bytes);
-    if (!set) {
-        why = "no memory for a mask of " + std::to_string(highest + 1) + " CPUs";
-        return nullptr;
-    }
-    for (int cpu : cpus) {
-        CPU_SET_S(static_cast<std::size_t>(cpu), bytes, set.get());
-    }
-    return set;
-}
-
-} // namespace
-
-bool pin_current_thread(const std::vector<int>& cpus, std::string& why) {
-    std::size_t bytes = 0;
-    const cpu_mask set = mask_of(cpus, bytes, why);
-    if (!set) {
+    if (cpus.empty()) {
+        why = std::strerror(EINVAL); // what the kernel says of an empty mask
         return false;
     }
-    const int rc = pthread_setaffinity_np(pthread_self(), bytes, set.get());
-    if (rc != 0) {
+    prepared_affinity mask;
+    try {
+        mask = prepared_affinity(cpus);
+    } catch (const std::bad_alloc&) {
+        why = "no memory for a mask of CPUs up to " + std::to_string(*std::max_element(cpus.begin(), cpus.end()));
+        return false;
+    }
+    if (const int rc = mask.apply(); rc != 0) {
         why = std::strerror(rc);
         return false;
     }
     return true;
 }
 
-bool set_process_affinity(int pid, const std::vector<int>& cpus, std::string& why) {
-    std::size_t bytes = 0;
-    const cpu_mask set = mask_of(cpus, bytes, why);
-    if (!set) {
-        return false;
-    }
-    if (sched_setaffinity(pid, bytes, set.get()) != 0) {
-        why = std::strerror(errno);
-        return false;
-    }
-    return true;
-}
-
 std::vector<int> current_affinity() {
+    struct cpu_mask_deleter {
+        void operator()(cpu_set_t* set) const noexcept { CPU_FREE(set); }
+    };
     std::vector<int> out;
     // EINVAL means the kernel's mask is larger than ours: double and ask again.
     for (int count = 1024; count <= (1 << 22); count *= 2) {
-        std::size_t bytes = 0;
-        const cpu_mask set = make_mask(count, bytes);
+        const std::unique_ptr<cpu_set_t, cpu_mask_deleter> set{CPU_ALLOC(static_cast<std::size_t>(count))};
         if (!set) {
             return out;
         }
+        const std::size_t bytes = CPU_ALLOC_SIZE(static_cast<std::size_t>(count));
+        CPU_ZERO_S(bytes, set.get());
         const int rc = pthread_getaffinity_np(pthread_self(), bytes, set.get());
         if (rc == EINVAL) {
             continue;

@@ -1,6 +1,8 @@
-// os/process.cpp - /proc/self/statm, the process CPU clock, and the masks a
-// launcher prepares for its child (CPU_ALLOC for CPUs, a word array for nodes).
+// os/process.cpp - /proc/self/statm, the process CPU clock, and the memory
+// policy a launcher prepares for its child (a word array of nodes).
 #include "os/process.hpp"
+
+#include "os/memory.hpp"
 
 #include <topos/detail/assert.hpp>
 
@@ -11,7 +13,6 @@
 #include <cerrno>
 #include <ctime>
 #include <fstream>
-#include <new>
 
 namespace topos::os {
 
@@ -22,42 +23,13 @@ std::size_t resident_bytes() {
     if (!(statm >> total >> resident)) {
         return 0;
     }
-    return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return resident * page_size();
 }
 
 double process_cpu_seconds() noexcept {
     timespec ts{};
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-void prepared_affinity::deleter::operator()(cpu_set_t* set) const noexcept { CPU_FREE(set); }
-
-prepared_affinity::prepared_affinity(const std::vector<int>& cpus) {
-    if (cpus.empty()) {
-        return;
-    }
-    const int highest = *std::max_element(cpus.begin(), cpus.end());
-    TOPOS_ASSERT(*std::min_element(cpus.begin(), cpus.end()) >= 0, "CPU numbers are OS indices, never negative");
-    const auto count = static_cast<std::size_t>(highest) + 1;
-    m_set.reset(CPU_ALLOC(count));
-    if (!m_set) {
-        throw std::bad_alloc();
-    }
-    m_bytes = CPU_ALLOC_SIZE(count);
-    CPU_ZERO_S(m_bytes, m_set.get());
-    for (int cpu : cpus) {
-        if (cpu >= 0) {
-            CPU_SET_S(static_cast<std::size_t>(cpu), m_bytes, m_set.get());
-        }
-    }
-}
-
-int prepared_affinity::apply() const noexcept {
-    if (!m_set) {
-        return 0;
-    }
-    return ::sched_setaffinity(0, m_bytes, m_set.get()) == 0 ? 0 : errno;
 }
 
 prepared_memory_policy::prepared_memory_policy(mode m, const std::vector<int>& os_nodes) {

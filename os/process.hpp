@@ -1,15 +1,14 @@
 // os/process.hpp - what a process reads about itself (resident memory, CPU
-// time) and what it sets up for a program it starts: a CPU mask and a memory
-// policy, built before fork and applied between fork and exec. Between those
+// time) and what it sets up for a program it starts: a CPU mask
+// (os/affinity.hpp) and a memory policy, built before fork and applied between fork and exec. Between those
 // two calls a child of a threaded parent may not allocate (another thread may
 // have held malloc's lock at fork), so the masks are made ahead and apply()
 // is a system call and nothing else.
 #pragma once
 
-#include <sched.h>
+#include "os/affinity.hpp" // prepared_affinity, the CPU half of a launch
 
 #include <cstddef>
-#include <memory>
 #include <vector>
 
 namespace topos::os {
@@ -20,32 +19,6 @@ namespace topos::os {
 
 /// post: seconds of CPU time this process (all its threads) has used.
 [[nodiscard]] double process_cpu_seconds() noexcept;
-
-/// A CPU mask sized for its largest CPU (CPU_ALLOC, so no CPU number is too
-/// large), to be applied later without allocating.
-class prepared_affinity {
-public:
-    /// post: an empty mask; apply() changes nothing.
-    prepared_affinity() = default;
-    /// pre: every entry of `cpus` is >= 0 (OS indices).
-    /// post: a mask holding exactly `cpus`; empty `cpus`: as the default.
-    explicit prepared_affinity(const std::vector<int>& cpus);
-
-    /// post: true when a mask was asked for.
-    [[nodiscard]] bool active() const noexcept { return m_set != nullptr; }
-    /// Async-signal-safe: one sched_setaffinity for the calling thread.
-    /// post: 0 when the calling thread now runs only on the mask's CPUs (or
-    /// the mask is empty), else the errno the kernel gave; the thread's mask
-    /// is then unchanged.
-    [[nodiscard]] int apply() const noexcept;
-
-private:
-    struct deleter {
-        void operator()(cpu_set_t* set) const noexcept;
-    };
-    std::unique_ptr<cpu_set_t, deleter> m_set;
-    std::size_t m_bytes = 0;
-};
 
 /// A memory policy (set_mempolicy) over kernel node numbers, to be applied
 /// later without allocating.
