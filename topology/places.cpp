@@ -131,16 +131,21 @@ std::vector<place> thread_places(const topology& topo) {
     return partition_in_topology_order(topo, [](int pu) { return place{pu}; });
 }
 
+// pre: topo.has_pu(pu). post: the PUs of pu's core, or pu alone when hwloc
+// puts it under no core.
+place core_group(const topology& topo, int pu) {
+    const auto cores = topo.cores();
+    const int core = info_of(topo, pu).core;
+    if (core >= 0 && static_cast<std::size_t>(core) < cores.size()) {
+        const auto& members = cores[static_cast<std::size_t>(core)].pus;
+        return place(members.begin(), members.end());
+    }
+    return place{pu};
+}
+
 // One place per core; a PU that hwloc puts under no core is a place alone.
 std::vector<place> core_places(const topology& topo) {
-    const auto cores = topo.cores();
-    return partition_in_topology_order(topo, [&](int pu) {
-        const int core = info_of(topo, pu).core;
-        if (core >= 0 && static_cast<std::size_t>(core) < cores.size()) {
-            return place(cores[static_cast<std::size_t>(core)].pus.begin(), cores[static_cast<std::size_t>(core)].pus.end());
-        }
-        return place{pu};
-    });
+    return partition_in_topology_order(topo, [&](int pu) { return core_group(topo, pu); });
 }
 
 // One place per last-level cache, where "last level" is each PU's own: the
@@ -166,19 +171,17 @@ std::vector<place> ll_cache_places(const topology& topo) {
             }
         }
     }
-    const auto cores = core_places(topo);
     return partition_in_topology_order(topo, [&](int pu) {
-        const std::size_t at = pu_position(topo, pu);
-        if (own[at] != nullptr) {
-            return own[at]->pus;
-        }
-        for (const auto& p : cores) {
-            if (std::binary_search(p.begin(), p.end(), pu)) {
-                return p;
-            }
-        }
-        return place{pu};
+        const cache_info* cache = own[pu_position(topo, pu)];
+        return cache != nullptr ? cache->pus : core_group(topo, pu);
     });
+}
+
+// Appends `p` unless it is empty or already in `out` (places are distinct CPU sets).
+void add_distinct(std::vector<place>& out, place p) {
+    if (!p.empty() && std::find(out.begin(), out.end(), p) == out.end()) {
+        out.push_back(std::move(p));
+    }
 }
 
 // One place per distinct CPU set of a NUMA node, in node order. Several
@@ -188,10 +191,7 @@ std::vector<place> ll_cache_places(const topology& topo) {
 std::vector<place> numa_places(const topology& topo) {
     std::vector<place> out;
     for (const auto& n : topo.numa_nodes()) {
-        place p = allowed_subset(topo, n.pus);
-        if (!p.empty() && std::find(out.begin(), out.end(), p) == out.end()) {
-            out.push_back(std::move(p));
-        }
+        add_distinct(out, allowed_subset(topo, n.pus));
     }
     return out;
 }
@@ -199,10 +199,7 @@ std::vector<place> numa_places(const topology& topo) {
 std::vector<place> socket_places(const topology& topo) {
     std::vector<place> out;
     for (const auto& p : topo.packages()) {
-        place pus = allowed_subset(topo, p.pus);
-        if (!pus.empty() && std::find(out.begin(), out.end(), pus) == out.end()) {
-            out.push_back(std::move(pus));
-        }
+        add_distinct(out, allowed_subset(topo, p.pus));
     }
     if (out.empty()) {
         out.push_back(allowed_pus(topo));
