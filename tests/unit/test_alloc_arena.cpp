@@ -11,12 +11,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <barrier>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -246,6 +248,43 @@ TEST(AllocArena, CountersFollowAllocations) {
     const auto after = topos::get_memory_counters();
     EXPECT_EQ(after.nodes[0].bytes_in_use, before.nodes[0].bytes_in_use);
     EXPECT_EQ(after.nodes[0].remote_frees - before.nodes[0].remote_frees, 1000u);
+}
+
+// A thread whose first allocator call frees another thread's blocks (a
+// consumer) gets a heap of its own for its counters: they are right while
+// it lives and after it exits.
+TEST(AllocArena, ConsumerThreadCountsWhileAliveAndAfterExit) {
+    const auto before = topos::get_memory_counters();
+    std::vector<void*> blocks;
+    for (int i = 0; i < 500; ++i) {
+        blocks.push_back(topos::node_malloc(48, 0)); // class 48
+    }
+    std::mutex m;
+    std::condition_variable cv;
+    int phase = 0; // 1: consumer freed everything; 2: main has read the counters
+    std::thread consumer([&] {
+        for (void* p : blocks) {
+            topos::node_free(p);
+        }
+        std::unique_lock lock(m);
+        phase = 1;
+        cv.notify_all();
+        cv.wait(lock, [&] { return phase == 2; });
+    });
+    topos::memory_counters during;
+    {
+        std::unique_lock lock(m);
+        cv.wait(lock, [&] { return phase == 1; });
+        during = topos::get_memory_counters();
+        phase = 2;
+        cv.notify_all();
+    }
+    consumer.join();
+    const auto after = topos::get_memory_counters();
+    EXPECT_EQ(during.nodes[0].bytes_in_use, before.nodes[0].bytes_in_use);
+    EXPECT_EQ(during.nodes[0].remote_frees - before.nodes[0].remote_frees, 500u);
+    EXPECT_EQ(after.nodes[0].bytes_in_use, before.nodes[0].bytes_in_use);
+    EXPECT_EQ(after.nodes[0].remote_frees - before.nodes[0].remote_frees, 500u);
 }
 
 TEST(AllocArena, FreedMemoryGoesBackToTheOs) {
