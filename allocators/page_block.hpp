@@ -22,10 +22,10 @@ struct page_header {
     std::size_t m_user_offset = 0;
     std::size_t m_user_bytes = 0;  // as asked
     int m_node = -1;               // node the counters charge; -1 unplaced
-    int m_cache_node = -1;         // medium block: the node whose cache takes it back; -1 unmapped when freed
+    int m_cache_node = -1;         // medium or large block: the node whose cache takes it back; -1 unmapped when freed
     bool m_committed = true;       // cached medium block: its pages may be resident
     bool m_zeroed = true;          // the user bytes are known zero (fresh or dropped pages), for calloc
-    page_header* m_next_cached = nullptr; // medium cache list (the cache's lock)
+    page_header* m_next_cached = nullptr; // medium or large cache list (the cache's lock)
 };
 
 

@@ -40,6 +40,10 @@ void* map_aligned(std::size_t bytes, std::size_t alignment) noexcept {
     return reinterpret_cast<void*>(aligned);
 }
 
+bool remap_to(void* old, std::size_t old_bytes, std::size_t new_bytes, void* target) noexcept {
+    return mremap(old, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, target) != MAP_FAILED;
+}
+
 void* map_anonymous(std::size_t bytes) noexcept {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? nullptr : p;

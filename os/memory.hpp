@@ -37,6 +37,14 @@ namespace topos::os {
 /// post: unmapped.
 void unmap(void* p, std::size_t bytes) noexcept;
 
+/// pre: [old, old+old_bytes) is one whole private anonymous mapping and
+/// [target, target+new_bytes) a mapping of this process (a reservation).
+/// post: true when the old mapping's pages (page tables, not copies) now lie
+/// at target, grown or shrunk to new_bytes (new pages fault in zero, under
+/// the old mapping's policy) and the reservation is gone; false with both
+/// mappings as they were (mremap failed).
+[[nodiscard]] bool remap_to(void* old, std::size_t old_bytes, std::size_t new_bytes, void* target) noexcept;
+
 /// pre: page-aligned range inside a mapping.
 /// post: the pages are dropped (MADV_DONTNEED); a refault reads a zero page
 /// placed by the range's policy.

@@ -468,6 +468,69 @@ TEST(AllocArena, MediumBlocksAreReusedAndTrimmed) {
     EXPECT_EQ(trimmed.unplaced_bytes_in_use, base.unplaced_bytes_in_use);
 }
 
+// Large blocks (more than 1 MiB, local policy) are cached with their
+// pages: a larger request grows the cached block (only the difference is
+// mapped anew), a smaller one takes it as it is, and trim unmaps it.
+TEST(AllocArena, LargeBlocksAreReusedGrownAndTrimmed) {
+    topos::memory_trim();
+    const auto base = topos::get_memory_counters();
+    const std::size_t mib = std::size_t{1} << 20;
+    auto* a = static_cast<char*>(topos::allocate(8 * mib));
+    std::memset(a, 1, 8 * mib);
+    const auto held = topos::get_memory_counters();
+    const std::uint64_t a_map = held.unplaced_os_bytes - base.unplaced_os_bytes;
+    EXPECT_GE(a_map, 8 * mib);
+    topos::deallocate(a, 8 * mib);
+    const auto cached = topos::get_memory_counters();
+    EXPECT_EQ(cached.unplaced_bytes_in_use, base.unplaced_bytes_in_use);
+    EXPECT_EQ(cached.unplaced_os_bytes, held.unplaced_os_bytes) << "the freed block is held for reuse";
+    const bool one_node = topos::get_memory_status().node_count == 1;
+
+    auto* b = static_cast<char*>(topos::allocate(12 * mib));
+    const auto grown = topos::get_memory_counters();
+    if (one_node) {
+        EXPECT_EQ(grown.unplaced_os_bytes - cached.unplaced_os_bytes, 4 * mib)
+            << "the cached block grew by the difference and was not mapped again";
+        EXPECT_EQ(b[0], 1) << "the cached block's pages moved with it";
+        EXPECT_EQ(b[8 * mib - 1], 1);
+    }
+    EXPECT_GE(topos::usable_size(b), 12 * mib);
+    std::memset(b, 2, 12 * mib);
+    topos::deallocate(b, 12 * mib);
+
+    auto* c = static_cast<char*>(topos::allocate(4 * mib));
+    if (one_node) {
+        EXPECT_EQ(c, b) << "a smaller request takes the cached block as it is";
+        EXPECT_EQ(topos::get_memory_counters().unplaced_os_bytes, grown.unplaced_os_bytes);
+    }
+    std::memset(c, 3, 4 * mib);
+    topos::deallocate(c, 4 * mib);
+
+    auto* d = static_cast<char*>(topos::allocate(2 * mib));
+    if (one_node) {
+        EXPECT_LT(topos::get_memory_counters().unplaced_os_bytes, grown.unplaced_os_bytes)
+            << "a block over four times the request gives its tail back";
+    }
+    std::memset(d, 4, 2 * mib);
+    topos::deallocate(d, 2 * mib);
+    topos::memory_trim();
+    const auto trimmed = topos::get_memory_counters();
+    EXPECT_EQ(trimmed.unplaced_os_bytes, base.unplaced_os_bytes) << "trim unmaps what the cache held";
+    EXPECT_EQ(trimmed.unplaced_bytes_in_use, base.unplaced_bytes_in_use);
+}
+
+// A large block given another policy or migrated is never cached: it goes
+// back to the kernel when freed.
+TEST(AllocArena, LargeBlocksWithAPolicyChangeAreNotCached) {
+    topos::memory_trim();
+    const auto base = topos::get_memory_counters();
+    const std::size_t bytes = std::size_t{6} << 20;
+    void* a = topos::allocate(bytes);
+    topos::set_mem_policy(a, bytes, topos::mem_policy::on_node(0));
+    topos::deallocate(a, bytes);
+    EXPECT_EQ(topos::get_memory_counters().os_bytes, base.os_bytes);
+}
+
 TEST(AllocArena, FreedMediumBlocksGoBackToTheOs) {
     topos::memory_trim();
     const std::size_t k_size = 200 << 10;

@@ -50,9 +50,13 @@ TEST(AllocPreload, MallocFreeEverySize) {
 }
 
 TEST(AllocPreload, CallocZeroesRecycledMemory) {
-    // Small blocks, then medium blocks (cached per node when freed).
+    // Small blocks, then medium blocks (cached per node when freed), then
+    // large ones (cached with their pages: the same size, a larger one that
+    // grows the cached block, a smaller one that takes it as it is).
     for (std::size_t bytes : {std::size_t{24}, std::size_t{1000}, std::size_t{20000}, std::size_t{20000},
-                              std::size_t{100000}, std::size_t{100000}, std::size_t{700000}}) {
+                              std::size_t{100000}, std::size_t{100000}, std::size_t{700000},
+                              std::size_t{6} << 20, std::size_t{6} << 20, std::size_t{9} << 20,
+                              std::size_t{5} << 20}) {
         // Written through volatile: a memset just before free is a dead store the compiler drops.
         auto* dirty = static_cast<volatile unsigned char*>(std::malloc(bytes));
         for (std::size_t i = 0; i < bytes; ++i) {
@@ -249,6 +253,15 @@ int numa_local(int node) {
     check("malloc(10000)", medium, 10000);
     void* large = std::malloc(std::size_t{1} << 20);
     check("malloc(1 MiB)", large, std::size_t{1} << 20);
+    // A large block, then one that grows it from the node's cache: the
+    // pages that the cache's mremap added fault in on this node too.
+    const std::size_t k_big = std::size_t{8} << 20;
+    void* big = std::malloc(k_big);
+    check("malloc(8 MiB)", big, k_big);
+    std::free(big);
+    auto* grown = static_cast<char*>(std::malloc(2 * k_big));
+    check("malloc(16 MiB) after free(8 MiB)", grown + k_big + 4096, k_big - 4096);
+    std::free(grown);
     auto* object = new std::string(500, 'n');
     check("operator new", object->data(), object->size());
     delete object;
