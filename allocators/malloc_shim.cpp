@@ -11,6 +11,7 @@
 
 #include "allocators/arena.hpp"
 #include "allocators/arena_stats.hpp"
+#include "allocators/fast_path.hpp"
 #include "allocators/numa_layer.hpp"
 #include "allocators/page_block.hpp"
 #include "os/memory.hpp"
@@ -86,7 +87,8 @@ void* alloc(std::size_t bytes, std::size_t alignment) noexcept {
     try {
         if (bytes <= topos::k_small_max) [[likely]] {
             if (alignment <= k_min_align) [[likely]] {
-                return bytes <= topos::detail::k_fast_max ? topos::detail::small_alloc_local(bytes)
+                // The fast path in place: malloc makes no second call.
+                return bytes <= topos::detail::k_fast_max ? topos::detail::small_alloc_local_inline(bytes)
                                                           : topos::detail::small_alloc_local_mid(bytes);
             }
             if (alignment <= topos::detail::k_small_align_max) {
@@ -104,11 +106,21 @@ void release(void* p) noexcept {
     if (p == nullptr) {
         return;
     }
+    // The range test first, as in node_free: constants only, no load of the
+    // region map for a block of the thread's own reserved range.
+    if (topos::detail::t_local.m_in_range && topos::detail::in_range(p)) [[likely]] {
+        try {
+            topos::detail::small_free_inline(p);
+        } catch (...) {
+            std::abort(); // a pointer into an arena that is no block: the heap is corrupt
+        }
+        return;
+    }
     switch (topos::detail::region_of(p)) {
     case region::none: __libc_free(p); return;
     case region::arena:
         try {
-            topos::detail::small_free(p);
+            topos::detail::small_free_inline(p);
         } catch (...) {
             std::abort(); // a pointer into an arena that is no block: the heap is corrupt
         }
