@@ -26,3 +26,10 @@ if(TOPOS_CLANGXX)
     add_custom_target(topos_${name}_libomp ALL DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/topos_${name}-libomp)
   endforeach()
 endif()
+
+# Parallel algorithms (topos/algorithm.hpp): sort against oneTBB parallel_sort,
+# std::sort(std::execution::par) on the TBB backend and __gnu_parallel::sort;
+# scan against oneTBB parallel_scan.
+add_executable(topos_bench_algorithms ${CMAKE_CURRENT_LIST_DIR}/bench_algorithms.cpp)
+target_link_libraries(topos_bench_algorithms PRIVATE topos::topos benchmark::benchmark TBB::tbb OpenMP::OpenMP_CXX)
+topos_set_warnings(topos_bench_algorithms)

@@ -17,3 +17,7 @@ topos_add_gtest(topos_numa_sched_tests LABEL numa TIMEOUT 300
 # replacing the aligned operator new, so it is a program of its own).
 topos_add_gtest(topos_sched_oom_tests LABEL unit TIMEOUT 120
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_sched_runtime_oom.cpp)
+
+# Parallel algorithms (topos/algorithm.hpp): deterministic reduce, scans, sort.
+topos_add_gtest(topos_algorithm_tests LABEL unit TIMEOUT 120
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_algorithm.cpp)

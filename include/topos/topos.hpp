@@ -1,6 +1,7 @@
 // topos/topos.hpp - everything public in one include.
 #pragma once
 
+#include <topos/algorithm.hpp>
 #include <topos/allocator.hpp>
 #include <topos/error.hpp>
 #include <topos/memory.hpp>

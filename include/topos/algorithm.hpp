@@ -1,0 +1,263 @@
+// topos/algorithm.hpp - parallel algorithms over ranges: a reduction whose
+// result does not depend on the thread count, scans, and a stable sort.
+//
+//   double s = topos::parallel_deterministic_reduce(rt, 0, n, 0.0,
+//                                                   [&](std::size_t i) { return x[i]; }, std::plus<>{});
+//   topos::parallel_inclusive_scan(rt, in.begin(), in.end(), out.begin(), std::plus<>{});
+//   topos::parallel_exclusive_scan(rt, in.begin(), in.end(), out.begin(), 0L, std::plus<>{});
+//   topos::parallel_sort(rt, v.begin(), v.end());                    // stable, like std::stable_sort
+//   topos::parallel_sort(rt, v.begin(), v.end(), std::greater<>{});
+//
+// Determinism. parallel_reduce's automatic grain follows the thread count, so
+// a floating-point sum may change with TOPOS_NUM_THREADS.
+// parallel_deterministic_reduce cuts the range into pieces of a fixed size
+// (k_deterministic_grain unless given) and combines the pieces' results left
+// to right: the same grouping, hence the same bits, on any number of threads.
+// The scans fix their blocks the same way.
+//
+// Sort. parallel_sort is a merge sort: the halves are sorted in parallel down
+// to pieces of k_sort_cutoff elements (std::stable_sort each), then merged in
+// parallel (each merge split at a median found by binary search), moving the
+// elements between the range and a buffer of as many elements. It is stable:
+// equal elements keep their order. (Pieces of scalars under std::less or
+// std::greater, whose equal elements cannot be told apart, are sorted by
+// std::sort, which is faster.) It needs random-access iterators and a
+// move-constructible, move-assignable value type, and takes O(n) extra memory.
+// Exceptions: an exception thrown by the comparator (or by a move) propagates
+// out of parallel_sort after every task has stopped; the range then holds its
+// elements in an unspecified order, and some may be in a moved-from state
+// (std::sort gives the same basic guarantee). Nothing leaks.
+//
+// The calling thread takes part as in parallel_for (see parallel.hpp).
+#pragma once
+
+#include <topos/parallel.hpp>
+#include <topos/runtime.hpp>
+#include <topos/task_group.hpp>
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <iterator>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace topos {
+
+/// Iterations per piece of parallel_deterministic_reduce by default.
+inline constexpr std::size_t k_deterministic_grain = 4096;
+/// Elements per block of the scans.
+inline constexpr std::size_t k_scan_block = std::size_t{1} << 14;
+/// Pieces of parallel_sort at most this long are sorted serially.
+inline constexpr std::size_t k_sort_cutoff = std::size_t{1} << 13;
+
+/// combine(...combine(combine(init, map(begin)), map(begin + 1))..., map(end - 1))
+/// with the grouping fixed by `grain` alone (not by the runtime's thread
+/// count): the result is bitwise the same on 1 or 64 threads. `combine` must
+/// be associative; `init` is used once. grain 0 is an index_error.
+template <std::integral B, std::integral E, class T, class Map, class Combine>
+T parallel_deterministic_reduce(runtime& rt, B begin, E end, T init, const Map& map, const Combine& combine,
+                                std::size_t grain = k_deterministic_grain) {
+    if (grain == 0) {
+        throw index_error("parallel_deterministic_reduce: grain 0; expected at least 1 iteration a piece");
+    }
+    return parallel_reduce(rt, begin, end, std::move(init), map, combine, grain);
+}
+
+/// parallel_deterministic_reduce on the process's default runtime.
+template <std::integral B, std::integral E, class T, class Map, class Combine>
+T parallel_deterministic_reduce(B begin, E end, T init, const Map& map, const Combine& combine,
+                                std::size_t grain = k_deterministic_grain) {
+    return parallel_deterministic_reduce(runtime::default_runtime(), begin, end, std::move(init), map, combine,
+                                         grain);
+}
+
+namespace detail {
+
+// The scans' three phases: each block's total (in parallel), the running
+// totals before each block (serially, nb - 1 combines), then each block
+// scanned from its running total (in parallel). Reads of in[i] come before
+// writes of out[i] in every phase, so out may be in (an in-place scan).
+// pre: first != last. `carry`, when set, comes before the first element.
+template <class InIt, class OutIt, class T, class Op>
+OutIt scan_blocks(runtime& rt, InIt first, InIt last, OutIt out, std::optional<T> carry, Op op, bool inclusive) {
+    const auto n = static_cast<std::size_t>(std::distance(first, last));
+    const std::size_t blocks = (n + k_scan_block - 1) / k_scan_block;
+    auto scan_block = [&](std::size_t b, std::optional<T> acc) {
+        const std::size_t lo = b * k_scan_block;
+        const std::size_t hi = std::min(n, lo + k_scan_block);
+        InIt in = first + static_cast<std::ptrdiff_t>(lo);
+        OutIt o = out + static_cast<std::ptrdiff_t>(lo);
+        for (std::size_t i = lo; i < hi; ++i, ++in, ++o) {
+            if (inclusive) {
+                acc = acc ? op(std::move(*acc), *in) : T(*in);
+                *o = *acc;
+            } else {
+                T next = op(*acc, *in); // exclusive scans always carry an initial value
+                *o = std::move(*acc);
+                acc = std::move(next);
+            }
+        }
+    };
+    if (blocks == 1) {
+        scan_block(0, std::move(carry));
+        return out + static_cast<std::ptrdiff_t>(n);
+    }
+    std::vector<std::optional<T>> totals(blocks);
+    parallel_for(
+        rt, std::size_t{0}, blocks - 1, // the last block's total is never needed
+        [&](std::size_t b) {
+            InIt in = first + static_cast<std::ptrdiff_t>(b * k_scan_block);
+            T acc = *in;
+            for (std::size_t i = 1; i < k_scan_block; ++i) {
+                ++in;
+                acc = op(std::move(acc), *in);
+            }
+            totals[b].emplace(std::move(acc));
+        },
+        1);
+    std::vector<std::optional<T>> before(blocks);
+    before[0] = std::move(carry);
+    for (std::size_t b = 1; b < blocks; ++b) {
+        before[b].emplace(before[b - 1] ? op(*before[b - 1], std::move(*totals[b - 1])) : std::move(*totals[b - 1]));
+    }
+    parallel_for(rt, std::size_t{0}, blocks, [&](std::size_t b) { scan_block(b, std::move(before[b])); }, 1);
+    return out + static_cast<std::ptrdiff_t>(n);
+}
+
+} // namespace detail
+
+/// out[i] = in[0] op in[1] op ... op in[i], computed in parallel; `op` must be
+/// associative (not necessarily commutative). Returns the end of the output.
+/// `out` may equal `first`.
+template <std::random_access_iterator InIt, std::random_access_iterator OutIt, class Op>
+OutIt parallel_inclusive_scan(runtime& rt, InIt first, InIt last, OutIt out, Op op) {
+    using T = std::iter_value_t<InIt>;
+    if (first == last) {
+        return out;
+    }
+    return detail::scan_blocks<InIt, OutIt, T, Op>(rt, first, last, out, std::nullopt, std::move(op), true);
+}
+
+/// out[i] = init op in[0] op ... op in[i - 1] (out[0] = init), computed in
+/// parallel; `op` must be associative. Returns the end of the output. `out`
+/// may equal `first`.
+template <std::random_access_iterator InIt, std::random_access_iterator OutIt, class T, class Op>
+OutIt parallel_exclusive_scan(runtime& rt, InIt first, InIt last, OutIt out, T init, Op op) {
+    if (first == last) {
+        return out;
+    }
+    return detail::scan_blocks<InIt, OutIt, T, Op>(rt, first, last, out, std::optional<T>(std::move(init)),
+                                                   std::move(op), false);
+}
+
+namespace detail {
+
+// Moves the merge of sorted [a, a_end) and [b, b_end) to out, stably (a's
+// elements first among equals), splitting large merges in two around the
+// median of the longer input.
+template <class It, class OutIt, class Comp>
+void merge_parallel(runtime& rt, It a, It a_end, It b, It b_end, OutIt out, const Comp& comp) {
+    const auto na = a_end - a;
+    const auto nb = b_end - b;
+    if (static_cast<std::size_t>(na + nb) <= k_sort_cutoff) {
+        std::merge(std::make_move_iterator(a), std::make_move_iterator(a_end), std::make_move_iterator(b),
+                   std::make_move_iterator(b_end), out, comp);
+        return;
+    }
+    It a_mid;
+    It b_mid;
+    if (na >= nb) {
+        a_mid = a + na / 2;
+        b_mid = std::lower_bound(b, b_end, *a_mid, comp); // b's elements equal to *a_mid go after it
+    } else {
+        b_mid = b + nb / 2;
+        a_mid = std::upper_bound(a, a_end, *b_mid, comp); // a's elements equal to *b_mid go before it
+    }
+    OutIt out_mid = out + ((a_mid - a) + (b_mid - b));
+    parallel_invoke(
+        rt, [&] { merge_parallel(rt, a, a_mid, b, b_mid, out, comp); },
+        [&] { merge_parallel(rt, a_mid, a_end, b_mid, b_end, out_mid, comp); });
+}
+
+// Sorts [data, data + n) stably; the result lands in data when to_data is
+// set, else in buf (same length). Each level's merge reads the halves from
+// the other array, so no level copies.
+// Whether equal elements are indistinguishable, so that a piece may be
+// sorted by the faster, unstable std::sort: scalars under the standard
+// orderings.
+template <class T, class Comp>
+inline constexpr bool order_is_total_v =
+    std::is_scalar_v<T> && (std::is_same_v<Comp, std::less<>> || std::is_same_v<Comp, std::less<T>> ||
+                            std::is_same_v<Comp, std::greater<>> || std::is_same_v<Comp, std::greater<T>>);
+
+template <class It, class Comp>
+void sort_piece(It first, It last, const Comp& comp) {
+    if constexpr (order_is_total_v<std::iter_value_t<It>, Comp>) {
+        std::sort(first, last, comp);
+    } else {
+        std::stable_sort(first, last, comp);
+    }
+}
+
+template <class DataIt, class BufIt, class Comp>
+void merge_sort(runtime& rt, DataIt data, BufIt buf, std::size_t n, bool to_data, const Comp& comp) {
+    if (n <= k_sort_cutoff) {
+        sort_piece(data, data + static_cast<std::ptrdiff_t>(n), comp);
+        if (!to_data) {
+            std::move(data, data + static_cast<std::ptrdiff_t>(n), buf);
+        }
+        return;
+    }
+    const auto half = static_cast<std::ptrdiff_t>(n / 2);
+    const auto all = static_cast<std::ptrdiff_t>(n);
+    parallel_invoke(
+        rt, [&] { merge_sort(rt, data, buf, n / 2, !to_data, comp); },
+        [&] { merge_sort(rt, data + half, buf + half, n - n / 2, !to_data, comp); });
+    if (to_data) {
+        merge_parallel(rt, buf, buf + half, buf + half, buf + all, data, comp);
+    } else {
+        merge_parallel(rt, data, data + half, data + half, data + all, buf, comp);
+    }
+}
+
+} // namespace detail
+
+/// Sorts [first, last) by `comp` in parallel, stably (see the file comment).
+template <std::random_access_iterator It, class Comp = std::less<>>
+void parallel_sort(runtime& rt, It first, It last, Comp comp = {}) {
+    const auto n = static_cast<std::size_t>(last - first);
+    if (n <= k_sort_cutoff) {
+        detail::sort_piece(first, last, comp);
+        return;
+    }
+    using T = std::iter_value_t<It>;
+    std::vector<T> buf(std::make_move_iterator(first), std::make_move_iterator(last));
+    // The elements now live in buf: sort them there and merge back into the range.
+    detail::merge_sort(rt, buf.begin(), first, n, false, comp);
+}
+
+/// parallel_sort of a whole node_array (its elements stay in their blocks'
+/// memory; the sort moves values, not pages).
+template <class T, class Comp = std::less<>>
+void parallel_sort(runtime& rt, node_array<T>& data, Comp comp = {}) {
+    parallel_sort(rt, data.begin(), data.end(), std::move(comp));
+}
+
+/// The algorithms above on the process's default runtime.
+template <std::random_access_iterator It, class Comp = std::less<>>
+void parallel_sort(It first, It last, Comp comp = {}) {
+    parallel_sort(runtime::default_runtime(), first, last, std::move(comp));
+}
+template <std::random_access_iterator InIt, std::random_access_iterator OutIt, class Op>
+OutIt parallel_inclusive_scan(InIt first, InIt last, OutIt out, Op op) {
+    return parallel_inclusive_scan(runtime::default_runtime(), first, last, out, std::move(op));
+}
+template <std::random_access_iterator InIt, std::random_access_iterator OutIt, class T, class Op>
+OutIt parallel_exclusive_scan(InIt first, InIt last, OutIt out, T init, Op op) {
+    return parallel_exclusive_scan(runtime::default_runtime(), first, last, out, std::move(init), std::move(op));
+}
+
+} // namespace topos
