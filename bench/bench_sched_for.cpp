@@ -5,6 +5,8 @@
 // task, so exactly `threads` threads work, as in oneTBB's arena and OpenMP's
 // team (whose callers take part). "topos": called from the benchmark's own
 // thread, which joins through a guest slot: `threads` workers plus the caller.
+// "topos_range" and "topos_range_in_task": the same with a chunked body
+// (topos/range.hpp), whose inner loop the compiler can vectorise.
 //
 // The same file builds with clang++ -fopenmp=libomp (TOPOS_BENCH_OPENMP_ONLY)
 // for the LLVM libomp numbers.
@@ -18,6 +20,7 @@
 
 #ifndef TOPOS_BENCH_OPENMP_ONLY
 #include <topos/parallel.hpp>
+#include <topos/range.hpp>
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -86,6 +89,37 @@ void bm_for_topos_in_task(benchmark::State& state, unsigned threads, std::size_t
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
 }
 
+// The chunked form: the body gets a topos::range and runs its own inner loop.
+void range_body(arrays& a, topos::range r) {
+    for (std::size_t i = r.begin(); i < r.end(); ++i) {
+        body(a, i);
+    }
+}
+
+void bm_for_topos_range(benchmark::State& state, unsigned threads, std::size_t n) {
+    topos::runtime rt(workers(threads));
+    arrays a(n);
+    for (auto _ : state) {
+        topos::parallel_for(rt, topos::range{0, n}, [&](topos::range r) { range_body(a, r); });
+        benchmark::ClobberMemory();
+    }
+    check("topos", a);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
+void bm_for_topos_range_in_task(benchmark::State& state, unsigned threads, std::size_t n) {
+    topos::runtime rt(workers(threads));
+    arrays a(n);
+    run_in_task(rt, [&] {
+        for (auto _ : state) {
+            topos::parallel_for(rt, topos::range{0, n}, [&](topos::range r) { range_body(a, r); });
+            benchmark::ClobberMemory();
+        }
+    });
+    check("topos", a);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
 void bm_for_tbb(benchmark::State& state, int threads, std::size_t n) {
     tbb_threads arena(threads);
     arrays a(n);
@@ -114,6 +148,8 @@ void register_all() {
             const auto count = static_cast<unsigned>(threads);
             register_run("for/topos" + suffix, ns, bm_for_topos, count, n);
             register_run("for/topos_in_task" + suffix, ns, bm_for_topos_in_task, count, n);
+            register_run("for/topos_range" + suffix, ns, bm_for_topos_range, count, n);
+            register_run("for/topos_range_in_task" + suffix, ns, bm_for_topos_range_in_task, count, n);
             register_run("for/tbb" + suffix, ns, bm_for_tbb, threads, n);
 #endif
             register_run(std::string("for/") + TOPOS_BENCH_OMP_NAME + suffix, ns, bm_for_omp, threads, n);

@@ -20,4 +20,4 @@ topos_add_gtest(topos_sched_oom_tests LABEL unit TIMEOUT 120
 
 # Parallel algorithms (topos/algorithm.hpp): deterministic reduce, scans, sort.
 topos_add_gtest(topos_algorithm_tests LABEL unit TIMEOUT 120
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_algorithm.cpp)
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_algorithm.cpp ${CMAKE_CURRENT_LIST_DIR}/unit/test_range.cpp)

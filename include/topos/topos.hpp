@@ -9,6 +9,7 @@
 #include <topos/numa_lock.hpp>
 #include <topos/parallel.hpp>
 #include <topos/placement.hpp>
+#include <topos/range.hpp>
 #include <topos/runtime.hpp>
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
