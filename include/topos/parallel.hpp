@@ -27,6 +27,7 @@
 #pragma once
 
 #include <topos/node_array.hpp>
+#include <topos/range.hpp>
 #include <topos/runtime.hpp>
 #include <topos/task_group.hpp>
 
@@ -251,7 +252,10 @@ void parallel_for(const node_array<T>& data, const Body& body, std::size_t grain
 /// computed in parallel. Pieces are reduced separately and their results
 /// combined left to right, so `combine` must be associative; `init` is used
 /// once (it need not be an identity). For a given grain the grouping is fixed,
-/// so floating-point results repeat from run to run.
+/// so floating-point results repeat from run to run; but the automatic grain
+/// (grain = 0) depends on thread_count(), so a sum may change with the thread
+/// count. parallel_deterministic_reduce (algorithm.hpp) fixes the grouping
+/// whatever the thread count.
 template <std::integral B, std::integral E, class T, class Map, class Combine>
 T parallel_reduce(runtime& rt, B begin_bound, E end_bound, T init, const Map& map, const Combine& combine,
                   std::size_t grain = 0) {
@@ -305,6 +309,59 @@ template <class... F>
     requires(std::invocable<F&> && ...)
 void parallel_invoke(F&&... fs) {
     parallel_invoke(runtime::default_runtime(), std::forward<F>(fs)...);
+}
+
+// The range forms (range.hpp holds the range types).
+
+/// Calls body(chunk) for consecutive chunks covering `r`, in parallel on `rt`.
+template <class Body>
+    requires std::invocable<const Body&, range>
+void parallel_for(runtime& rt, range r, const Body& body) {
+    if (r.empty()) {
+        return;
+    }
+    const std::size_t grain = r.grain() != 0 ? r.grain() : detail::auto_grain(r.size(), rt.thread_count());
+    parallel_for(rt, std::size_t{0}, r.chunks(grain), [&](std::size_t k) { body(r.chunk(k, grain)); }, 1);
+}
+
+/// Calls body(tile) for tiles covering `r`, in parallel on `rt`.
+template <class Body>
+    requires std::invocable<const Body&, range2d>
+void parallel_for(runtime& rt, range2d r, const Body& body) {
+    if (r.size() == 0) {
+        return;
+    }
+    const auto g = detail::tile_grains<2>({r.rows(), r.cols()}, rt.thread_count());
+    const std::size_t nc = r.cols().chunks(g[1]);
+    parallel_for(
+        rt, std::size_t{0}, r.rows().chunks(g[0]) * nc,
+        [&](std::size_t k) { body(range2d(r.rows().chunk(k / nc, g[0]), r.cols().chunk(k % nc, g[1]))); }, 1);
+}
+
+/// Calls body(tile) for tiles covering `r`, in parallel on `rt`.
+template <class Body>
+    requires std::invocable<const Body&, range3d>
+void parallel_for(runtime& rt, range3d r, const Body& body) {
+    if (r.size() == 0) {
+        return;
+    }
+    const auto g = detail::tile_grains<3>({r.pages(), r.rows(), r.cols()}, rt.thread_count());
+    const std::size_t nr = r.rows().chunks(g[1]);
+    const std::size_t nc = r.cols().chunks(g[2]);
+    parallel_for(
+        rt, std::size_t{0}, r.pages().chunks(g[0]) * nr * nc,
+        [&](std::size_t k) {
+            body(range3d(r.pages().chunk(k / (nr * nc), g[0]), r.rows().chunk(k / nc % nr, g[1]),
+                         r.cols().chunk(k % nc, g[2])));
+        },
+        1);
+}
+
+/// The chunked loops on the process's default runtime.
+template <class R, class Body>
+    requires(std::same_as<R, range> || std::same_as<R, range2d> || std::same_as<R, range3d>)
+void parallel_for(R r, const Body& body) {
+    parallel_for(runtime::default_runtime(), r, body);
 }
 
 } // namespace topos

@@ -22,8 +22,6 @@
 #pragma once
 
 #include <topos/error.hpp>
-#include <topos/parallel.hpp>
-#include <topos/runtime.hpp>
 
 #include <algorithm>
 #include <array>
@@ -124,55 +122,5 @@ std::array<std::size_t, D> tile_grains(const std::array<range, D>& dims, unsigne
 
 } // namespace detail
 
-/// Calls body(chunk) for consecutive chunks covering `r`, in parallel on `rt`.
-template <class Body>
-    requires std::invocable<const Body&, range>
-void parallel_for(runtime& rt, range r, const Body& body) {
-    if (r.empty()) {
-        return;
-    }
-    const std::size_t grain = r.grain() != 0 ? r.grain() : detail::auto_grain(r.size(), rt.thread_count());
-    parallel_for(rt, std::size_t{0}, r.chunks(grain), [&](std::size_t k) { body(r.chunk(k, grain)); }, 1);
-}
-
-/// Calls body(tile) for tiles covering `r`, in parallel on `rt`.
-template <class Body>
-    requires std::invocable<const Body&, range2d>
-void parallel_for(runtime& rt, range2d r, const Body& body) {
-    if (r.size() == 0) {
-        return;
-    }
-    const auto g = detail::tile_grains<2>({r.rows(), r.cols()}, rt.thread_count());
-    const std::size_t nc = r.cols().chunks(g[1]);
-    parallel_for(
-        rt, std::size_t{0}, r.rows().chunks(g[0]) * nc,
-        [&](std::size_t k) { body(range2d(r.rows().chunk(k / nc, g[0]), r.cols().chunk(k % nc, g[1]))); }, 1);
-}
-
-/// Calls body(tile) for tiles covering `r`, in parallel on `rt`.
-template <class Body>
-    requires std::invocable<const Body&, range3d>
-void parallel_for(runtime& rt, range3d r, const Body& body) {
-    if (r.size() == 0) {
-        return;
-    }
-    const auto g = detail::tile_grains<3>({r.pages(), r.rows(), r.cols()}, rt.thread_count());
-    const std::size_t nr = r.rows().chunks(g[1]);
-    const std::size_t nc = r.cols().chunks(g[2]);
-    parallel_for(
-        rt, std::size_t{0}, r.pages().chunks(g[0]) * nr * nc,
-        [&](std::size_t k) {
-            body(range3d(r.pages().chunk(k / (nr * nc), g[0]), r.rows().chunk(k / nc % nr, g[1]),
-                         r.cols().chunk(k % nc, g[2])));
-        },
-        1);
-}
-
-/// The chunked loops on the process's default runtime.
-template <class R, class Body>
-    requires(std::same_as<R, range> || std::same_as<R, range2d> || std::same_as<R, range3d>)
-void parallel_for(R r, const Body& body) {
-    parallel_for(runtime::default_runtime(), r, body);
-}
 
 } // namespace topos
