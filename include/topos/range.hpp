@@ -18,7 +18,8 @@
 // into tiles of its dimensions' grains; an automatic grain keeps the last
 // (innermost, contiguous) dimension whole and cuts the outer ones. The body
 // sees each index exactly once; exceptions and the calling thread's part are
-// as in parallel_for (parallel.hpp).
+// as in parallel_for. The loops over ranges are declared in parallel.hpp,
+// which includes this header.
 #pragma once
 
 #include <topos/error.hpp>

@@ -1,6 +1,7 @@
 // Tests of topos/range.hpp: chunked 1-D, 2-D and 3-D loops cover every index
 // exactly once, with chunks cut at multiples of the grain.
 #include <topos/error.hpp>
+#include <topos/parallel.hpp>
 #include <topos/range.hpp>
 
 #include <gtest/gtest.h>
