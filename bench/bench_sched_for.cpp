@@ -9,7 +9,9 @@
 // (topos/range.hpp), whose inner loop the compiler can vectorise.
 //
 // The same file builds with clang++ -fopenmp=libomp (TOPOS_BENCH_OPENMP_ONLY)
-// for the LLVM libomp numbers.
+// for the LLVM libomp numbers, and whole with clang++ (TOPOS_BENCH_IMPL_SUFFIX
+// "_clang": topos_clang, tbb_clang, ...), so that every peer is also measured
+// as built by the compiler that builds libomp's variant.
 #include "sched_bench.hpp"
 
 #include <cmath>
@@ -24,6 +26,10 @@
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
+#endif
+
+#ifndef TOPOS_BENCH_IMPL_SUFFIX
+#define TOPOS_BENCH_IMPL_SUFFIX ""
 #endif
 
 namespace {
@@ -146,11 +152,11 @@ void register_all() {
             constexpr auto ns = benchmark::kNanosecond;
 #ifndef TOPOS_BENCH_OPENMP_ONLY
             const auto count = static_cast<unsigned>(threads);
-            register_run("for/topos" + suffix, ns, bm_for_topos, count, n);
-            register_run("for/topos_in_task" + suffix, ns, bm_for_topos_in_task, count, n);
-            register_run("for/topos_range" + suffix, ns, bm_for_topos_range, count, n);
-            register_run("for/topos_range_in_task" + suffix, ns, bm_for_topos_range_in_task, count, n);
-            register_run("for/tbb" + suffix, ns, bm_for_tbb, threads, n);
+            register_run("for/topos" TOPOS_BENCH_IMPL_SUFFIX + suffix, ns, bm_for_topos, count, n);
+            register_run("for/topos_in_task" TOPOS_BENCH_IMPL_SUFFIX + suffix, ns, bm_for_topos_in_task, count, n);
+            register_run("for/topos_range" TOPOS_BENCH_IMPL_SUFFIX + suffix, ns, bm_for_topos_range, count, n);
+            register_run("for/topos_range_in_task" TOPOS_BENCH_IMPL_SUFFIX + suffix, ns, bm_for_topos_range_in_task, count, n);
+            register_run("for/tbb" TOPOS_BENCH_IMPL_SUFFIX + suffix, ns, bm_for_tbb, threads, n);
 #endif
             register_run(std::string("for/") + TOPOS_BENCH_OMP_NAME + suffix, ns, bm_for_omp, threads, n);
         }

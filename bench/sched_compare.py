@@ -25,6 +25,7 @@ PROGRAMS = [
     "topos_bench_fib-libomp",
     "topos_bench_sched_for",
     "topos_bench_sched_for-libomp",
+    "topos_bench_sched_for-clang",
     "topos_bench_sched_nqueens",
     "topos_bench_sched_sort",
     "topos_bench_sched_triad",
@@ -87,6 +88,15 @@ def main():
         times = "  ".join(f"{k}={v * 1e3:.3f}ms" for k, v in sorted(impls.items()))
         ratios = "  ".join(f"{k}={v:.2f}" for k, v in sorted(line["ratios"].items()))
         print(f"{key}\n  {times}\n  {ratios}")
+        # The yardstick for loops: topos's range form, from whichever
+        # compiler, against the best peer from whichever compiler.
+        ranges = {k: v for k, v in impls.items() if k.startswith("topos_range")}
+        peers = {k: v for k, v in impls.items() if not k.startswith("topos")}
+        if ranges and peers:
+            r = min(ranges, key=ranges.get)
+            p = min(peers, key=peers.get)
+            line["best_range_vs_best_peer"] = ranges[r] / peers[p]
+            print(f"  best range form {r} / best peer {p} = {ranges[r] / peers[p]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

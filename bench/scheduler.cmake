@@ -27,6 +27,24 @@ if(TOPOS_CLANGXX)
   endforeach()
 endif()
 
+# The whole loop benchmark built by clang++ too (topos, oneTBB and libomp
+# variants, named *_clang and libomp), so that topos and oneTBB are also
+# compared with libomp as built by the same compiler. It links the library
+# built here (C++ ABI: both compilers use libstdc++).
+if(TOPOS_CLANGXX)
+  add_custom_command(
+    OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/topos_bench_sched_for-clang
+    COMMAND ${TOPOS_CLANGXX} -std=c++20 -O2 -DNDEBUG -fopenmp=libomp -DTOPOS_BENCH_OMP_NAME="libomp"
+            -DTOPOS_BENCH_IMPL_SUFFIX="_clang"
+            -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_BINARY_DIR}/include
+            ${CMAKE_CURRENT_LIST_DIR}/bench_sched_for.cpp $<TARGET_FILE:topos>
+            -o ${CMAKE_CURRENT_BINARY_DIR}/topos_bench_sched_for-clang -ltbb -lbenchmark -lhwloc -lnuma -lpthread
+    DEPENDS ${CMAKE_CURRENT_LIST_DIR}/bench_sched_for.cpp ${CMAKE_CURRENT_LIST_DIR}/sched_bench.hpp topos
+    COMMENT "Building topos_bench_sched_for-clang with clang++ (topos, oneTBB and libomp variants)"
+    VERBATIM)
+  add_custom_target(topos_bench_sched_for_clang ALL DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/topos_bench_sched_for-clang)
+endif()
+
 # Parallel algorithms (topos/algorithm.hpp): sort against oneTBB parallel_sort,
 # std::sort(std::execution::par) on the TBB backend and __gnu_parallel::sort;
 # scan against oneTBB parallel_scan.
