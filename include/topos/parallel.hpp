@@ -364,4 +364,88 @@ void parallel_for(R r, const Body& body) {
     parallel_for(runtime::default_runtime(), r, body);
 }
 
+namespace detail {
+
+// A node_array's blocks cut into chunks of `grain` elements that never cross
+// a block's end: chunk k is [lo[k], hi[k]); `blocks` gives each block's run
+// of chunk numbers and its node, for parallel_for_blocks.
+struct block_chunks {
+    std::vector<node_block> blocks;
+    std::vector<std::size_t> lo;
+    std::vector<std::size_t> hi;
+};
+
+inline block_chunks chunk_blocks(const std::vector<node_block>& blocks, std::size_t grain) {
+    block_chunks c;
+    for (const node_block& b : blocks) {
+        if (b.end <= b.begin) {
+            continue;
+        }
+        const std::size_t first = c.lo.size();
+        for (std::size_t lo = b.begin; lo < b.end; lo += std::min(grain, b.end - lo)) {
+            c.lo.push_back(lo);
+            c.hi.push_back(lo + std::min(grain, b.end - lo));
+        }
+        c.blocks.push_back({b.node, first, c.lo.size()});
+    }
+    return c;
+}
+
+} // namespace detail
+
+/// Calls body(chunk) for chunks covering `data`'s indices, each chunk inside
+/// one block and run on that block's node, as parallel_for over a node_array
+/// does with single indices. Chunks hold `grain` elements (0: automatic), cut
+/// from each block's start.
+template <class T, class Body>
+    requires std::invocable<const Body&, range> && (!std::invocable<const Body&, std::size_t>)
+void parallel_for(runtime& rt, const node_array<T>& data, const Body& body, std::size_t grain = 0) {
+    if (grain == 0) {
+        grain = detail::auto_grain(data.size(), rt.thread_count());
+    }
+    const detail::block_chunks c = detail::chunk_blocks(data.blocks(), grain);
+    detail::parallel_for_blocks(
+        rt, c.lo.size(), c.blocks, [&](std::size_t k) { body(range(c.lo[k], c.hi[k])); }, 1);
+}
+
+template <class T, class Body>
+    requires std::invocable<const Body&, range> && (!std::invocable<const Body&, std::size_t>)
+void parallel_for(runtime& rt, node_array<T>& data, const Body& body, std::size_t grain = 0) {
+    parallel_for(rt, static_cast<const node_array<T>&>(data), body, grain);
+}
+
+/// combine(...combine(combine(init, map(0)), map(1))..., map(n - 1)) over the
+/// indices of `data`, each block's elements mapped on its node. Pieces of
+/// `grain` elements (0: automatic) are cut from each block's start and their
+/// results combined left to right, so `combine` must be associative; for a
+/// given grain and array the grouping is fixed.
+template <class T, class U, class Map, class Combine>
+    requires std::invocable<const Map&, std::size_t>
+U parallel_reduce(runtime& rt, const node_array<T>& data, U init, const Map& map, const Combine& combine,
+                  std::size_t grain = 0) {
+    if (data.size() == 0) {
+        return init;
+    }
+    if (grain == 0) {
+        grain = detail::auto_grain(data.size(), rt.thread_count());
+    }
+    const detail::block_chunks c = detail::chunk_blocks(data.blocks(), grain);
+    std::vector<std::optional<U>> partial(c.lo.size());
+    detail::parallel_for_blocks(
+        rt, c.lo.size(), c.blocks,
+        [&](std::size_t k) {
+            U acc = map(c.lo[k]);
+            for (std::size_t i = c.lo[k] + 1; i < c.hi[k]; ++i) {
+                acc = combine(std::move(acc), map(i));
+            }
+            partial[k].emplace(std::move(acc));
+        },
+        1);
+    U result = std::move(init);
+    for (auto& p : partial) {
+        result = combine(std::move(result), std::move(*p));
+    }
+    return result;
+}
+
 } // namespace topos

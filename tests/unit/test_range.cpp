@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
+#include <functional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -125,6 +127,57 @@ TEST(Range, AnExceptionFromAChunkPropagates) {
                                          }
                                      }),
                  std::runtime_error);
+}
+
+// Over a node_array: chunks never cross a block, every index is seen once,
+// and the reduction follows the blocks and equals the serial fold.
+TEST(Range, NodeArrayChunksStayInsideOneBlock) {
+    const auto topo = topos::topology::synthetic("pack:2 numa:1 core:2 pu:1");
+    topos::runtime rt({.places = {}, .bind = topos::proc_bind::close, .threads = {}, .topology = topo});
+    const std::size_t n = 100'003;
+    topos::node_array<double> a(n, topo);
+    ASSERT_EQ(a.block_count(), 2U);
+    const auto blocks = a.blocks();
+    for (std::size_t grain : {std::size_t{0}, std::size_t{1}, std::size_t{999}, n}) {
+        auto seen = counters(n);
+        std::atomic<int> crossing{0};
+        topos::parallel_for(
+            rt, a,
+            [&](topos::range r) {
+                int holders = 0;
+                for (const auto& b : blocks) {
+                    holders += (r.begin() >= b.begin && r.end() <= b.end) ? 1 : 0;
+                }
+                if (holders != 1 || r.empty()) {
+                    crossing.fetch_add(1);
+                }
+                for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                    seen[i].fetch_add(1, std::memory_order_relaxed);
+                    a[i] = static_cast<double>(i % 97) * 0.25;
+                }
+            },
+            grain);
+        EXPECT_EQ(crossing.load(), 0) << "grain " << grain;
+        for (std::size_t i = 0; i < n; ++i) {
+            ASSERT_EQ(seen[i].load(), 1) << "index " << i << " grain " << grain;
+        }
+        double serial = 1.5;
+        for (std::size_t i = 0; i < n; ++i) {
+            serial += a[i];
+        }
+        const double sum = topos::parallel_reduce(
+            rt, a, 1.5, [&](std::size_t i) { return a[i]; }, std::plus<>{}, grain);
+        EXPECT_DOUBLE_EQ(sum, serial) << "grain " << grain;
+    }
+    // Non-commutative: the order of the indices is kept.
+    topos::node_array<int> small(10, topo);
+    const std::string order = topos::parallel_reduce(
+        rt, small, std::string{}, [](std::size_t i) { return std::to_string(i); },
+        [](std::string x, const std::string& y) { return x + y; }, 3);
+    EXPECT_EQ(order, "0123456789");
+    topos::node_array<int> none(0, topo);
+    EXPECT_EQ(topos::parallel_reduce(rt, none, 7, [](std::size_t) { return 1; }, std::plus<>{}), 7);
+    topos::parallel_for(rt, none, [](topos::range) { ADD_FAILURE(); });
 }
 
 } // namespace
