@@ -56,6 +56,11 @@ void install_fork_handlers() noexcept {
     static const bool installed = [] {
         pthread_atfork(
             [] {
+                // A program may fork before its first allocation (/usr/bin/time
+                // does): the allocator's singletons are then made here, while
+                // its own locks are being taken. What they allocate goes to the
+                // C library, so no thread heap is made under those locks.
+                const topos::detail::alloc_reentry_guard guard;
                 topos::detail::alloc_fork_prepare();
                 topos::detail::status_fork_prepare();
                 topos::detail::medium_fork_prepare();

@@ -47,6 +47,14 @@ if(TARGET topos_malloc)
   gtest_discover_tests(topos_alloc_preload_tests DISCOVERY_TIMEOUT 60
     PROPERTIES LABELS "unit" TIMEOUT 300 ENVIRONMENT "${TOPOS_PRELOAD}")
 
+  # A C program that forks before its first allocation (as /usr/bin/time
+  # does): the fork handlers must not make a thread heap under their locks.
+  enable_language(C)
+  add_executable(topos_alloc_fork_first ${CMAKE_CURRENT_LIST_DIR}/alloc/fork_first.c)
+  add_test(NAME alloc_preload_fork_first COMMAND topos_alloc_fork_first)
+  set_tests_properties(alloc_preload_fork_first PROPERTIES LABELS "unit" TIMEOUT 60
+    ENVIRONMENT "${TOPOS_PRELOAD}" PASS_REGULAR_EXPRESSION "fork first ok")
+
   find_program(TOPOS_PYTHON3 python3)
   if(TOPOS_PYTHON3)
     # Dicts, strings, JSON, sorting, threads and a subprocess; checks its own
