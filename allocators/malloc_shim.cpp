@@ -188,12 +188,27 @@ bool valid_alignment(std::size_t alignment) noexcept {
     return alignment != 0 && (alignment & (alignment - 1)) == 0;
 }
 
+// The program's new-handler. libstdc++ is linked into this library (a C
+// program then loads none, see CMakeLists.txt), so std::get_new_handler()
+// here reads this library's copy; a C++ program sets its handler in its own
+// libstdc++, found by name (looked up each time: this is the out-of-memory
+// path, and a program may load libstdc++ late).
+std::new_handler program_new_handler() noexcept {
+    using fn = std::new_handler (*)();
+    fn program = nullptr;
+    {
+        const topos::detail::alloc_reentry_guard guard;
+        program = reinterpret_cast<fn>(dlsym(RTLD_DEFAULT, "_ZSt15get_new_handlerv"));
+    }
+    return program != nullptr ? program() : std::get_new_handler();
+}
+
 void* new_or_throw(std::size_t bytes, std::size_t alignment) {
     for (;;) {
         if (void* p = alloc(bytes, alignment)) {
             return p;
         }
-        std::new_handler handler = std::get_new_handler();
+        std::new_handler handler = program_new_handler();
         if (handler == nullptr) {
             throw std::bad_alloc();
         }

@@ -22,6 +22,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <random>
 #include <string>
 #include <thread>
@@ -136,6 +137,38 @@ TEST(AllocPreload, CppOperators) {
         vv[i].resize(i, static_cast<int>(i));
     }
     EXPECT_EQ(vv[999][998], 999);
+}
+
+// operator new that cannot be served calls the program's new-handler (set in
+// the program's libstdc++, not the drop-in's), then throws std::bad_alloc,
+// which the program catches by its own type.
+std::atomic<int> g_handler_calls{0};
+
+TEST(AllocPreload, NewHandlerIsTheProgramsAndBadAllocIsCaught) {
+    g_handler_calls = 0;
+    std::set_new_handler([] {
+        g_handler_calls.fetch_add(1);
+        std::set_new_handler(nullptr); // the next failure throws
+    });
+    const std::size_t impossible = std::size_t{1} << 62;
+    bool caught = false;
+    try {
+        void* p = ::operator new(impossible);
+        ::operator delete(p);
+    } catch (const std::bad_alloc&) {
+        caught = true;
+    }
+    EXPECT_TRUE(caught);
+    EXPECT_EQ(g_handler_calls.load(), 1);
+    // A handler that is never set: a caught exception of the standard base.
+    bool caught_base = false;
+    try {
+        auto* v = new std::vector<char>(impossible);
+        delete v;
+    } catch (const std::exception& e) {
+        caught_base = true;
+    }
+    EXPECT_TRUE(caught_base);
 }
 
 // Producers allocate, consumers on other threads check and free.
