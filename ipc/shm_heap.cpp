@@ -225,6 +225,15 @@ bool replay(heap_state* s, std::uint64_t bytes) {
     return true;
 }
 
+std::atomic<detail::heap_commit_hook> g_commit_hook{nullptr};
+
+// The test hook at one step of a commit (relaxed: a test sets it before the operations it is for).
+void at_step(unsigned step, unsigned count) {
+    if (const detail::heap_commit_hook hook = g_commit_hook.load(std::memory_order_relaxed)) [[unlikely]] {
+        hook(step, count);
+    }
+}
+
 /// The words one operation writes, staged, then committed through the redo record.
 class redo_writer {
 public:
@@ -241,20 +250,25 @@ public:
     void commit() {
         const std::uint64_t seq = m_s->sequence + 1;
         set(offsetof(heap_state, sequence), seq);
+        at_step(0, m_count);
         detail::redo_record& r = m_s->redo;
         r.count = m_count;
         r.op = static_cast<std::uint32_t>(m_op);
         std::copy_n(m_words.begin(), m_count, r.words);
+        at_step(1, m_count);
         // The record is complete before it is armed, and armed before any word changes.
         std::atomic_signal_fence(std::memory_order_seq_cst);
         r.armed.store(seq, std::memory_order_relaxed);
         std::atomic_signal_fence(std::memory_order_seq_cst);
+        at_step(2, m_count);
         char* base = reinterpret_cast<char*>(m_s);
         for (std::uint32_t i = 0; i < m_count; ++i) {
             store_word(base + m_words[i].offset, m_words[i].value);
+            at_step(3 + i, m_count);
         }
         std::atomic_signal_fence(std::memory_order_seq_cst);
         r.armed.store(0, std::memory_order_relaxed);
+        at_step(3 + m_count, m_count);
     }
 
 private:
@@ -436,6 +450,10 @@ std::uint64_t recorded_bytes(const heap_state* s, std::uint64_t limit) {
 }
 
 } // namespace
+
+void detail::set_heap_commit_hook(heap_commit_hook hook) noexcept {
+    g_commit_hook.store(hook, std::memory_order_relaxed);
+}
 
 // pre: nobody else uses [region, region + bytes) as a heap until the magic is stored.
 detail::heap_state* segment_heap::format_state(void* region, std::size_t bytes) {

@@ -62,4 +62,11 @@ struct heap_state {
     heap_name names[k_heap_names]{};
 };
 
+/// Tests only: called by every committed heap operation at each step of its
+/// commit, so a test can kill the process exactly there: step 0 before the
+/// record is written, 1 before it is armed, 2 once armed, 3 + i after the
+/// i-th word is written, 3 + count once disarmed. nullptr (the default) for none.
+using heap_commit_hook = void (*)(unsigned step, unsigned count);
+void set_heap_commit_hook(heap_commit_hook hook) noexcept;
+
 } // namespace topos::detail
