@@ -100,3 +100,36 @@ void fail_not_ready(const std::string& who, std::size_t object_bytes, const open
 }
 
 } // namespace topos::detail
+
+namespace topos {
+
+std::size_t validate_segment_image(std::span<const std::byte> object) {
+    const std::string who = "segment image of " + std::to_string(object.size()) + " bytes";
+    const std::size_t bytes = object.size();
+    // As the POSIX backend's probe: the size first, then one copy of the header.
+    std::uint64_t magic = 0;
+    if (bytes >= sizeof magic) {
+        std::memcpy(&magic, object.data(), sizeof magic);
+    }
+    if (bytes < sizeof(detail::segment_header)) {
+        if (magic == k_segment_magic) {
+            throw shm_error(shm_errc::truncated, who + ": is truncated, shorter than its header");
+        }
+        throw shm_error(shm_errc::not_topos, who + ": is not a topos segment (no topos header)");
+    }
+    // A private, aligned copy: the image may be anywhere, and is read once.
+    alignas(detail::segment_header) unsigned char raw[sizeof(detail::segment_header)];
+    std::memcpy(raw, object.data(), sizeof raw);
+    const auto& h = *reinterpret_cast<const detail::segment_header*>(raw);
+    const detail::header_copy copy = detail::copy_header(h, magic);
+    const detail::header_kind kind = detail::classify(copy);
+    open_options options;
+    options.ready_timeout = std::chrono::milliseconds(0);
+    if (kind == detail::header_kind::no_magic) {
+        detail::fail_not_ready(who, bytes, options);
+    }
+    detail::validate_header(who, kind, copy, bytes, options);
+    return copy.user_size;
+}
+
+} // namespace topos

@@ -117,6 +117,7 @@ const char* to_string(shm_errc code) noexcept {
     case shm_errc::size_mismatch: return "size_mismatch";
     case shm_errc::no_memory: return "no_memory";
     case shm_errc::heap_broken: return "heap_broken";
+    case shm_errc::heap_corrupt: return "heap_corrupt";
     case shm_errc::system: return "system";
     }
     return "unknown";

@@ -40,6 +40,7 @@
 #include <memory_resource>
 #include <new>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -68,7 +69,8 @@ enum class shm_errc : std::uint8_t {
     size_mismatch,     ///< open_options::expected_size differs from the segment's size
     no_memory,         ///< the kernel or /dev/shm has no room for the segment
     system,            ///< another system error (sys_errno() holds it)
-    heap_broken,       ///< a segment_heap whose lock holder died mid-update (see segment_heap)
+    heap_broken,       ///< a segment_heap beyond repair: its redo record cannot be replayed (see segment_heap)
+    heap_corrupt,      ///< a segment_heap's metadata is inconsistent (written by a faulty or hostile peer)
 };
 
 /// "invalid_name", "exists", ...
@@ -94,6 +96,14 @@ inline constexpr std::uint32_t k_segment_layout_version = 1;
 inline constexpr std::size_t k_segment_header_bytes = 4096;
 /// Largest user size create() accepts (64 TiB, as topos::allocate).
 inline constexpr std::size_t k_max_segment_bytes = std::size_t{1} << 46;
+
+/// Validates `object`, the bytes of a whole segment object (header and
+/// user bytes, as a peer or a file gave them), exactly as open() validates a
+/// segment before mapping it: too short for a header is `truncated` (with the
+/// magic) or `not_topos`; no magic yet is `not_ready`; then `not_topos`,
+/// `wrong_version` and `truncated` as open() says them. Returns the user size
+/// the header gives. Reads nothing outside `object`.
+std::size_t validate_segment_image(std::span<const std::byte> object);
 
 /// The System V key topos uses for `name`: the 32-bit FNV-1a hash of the
 /// name's bytes (leading '/' included), masked to 31 bits so it is positive,
@@ -257,6 +267,23 @@ public:
         const auto self = reinterpret_cast<std::uintptr_t>(this);
         return reinterpret_cast<T*>(self + static_cast<std::uintptr_t>(m_offset));
     }
+    /// get(), checked against the memory it must point into: nullptr for a
+    /// null pointer, else the target when [target, target + sizeof(T)) lies in
+    /// [base, base + bytes) and is aligned for T. Throws shm_error
+    /// (invalid_argument) otherwise: the offset was written by a faulty or
+    /// hostile peer. Use it for every segment_ptr another process may write.
+    [[nodiscard]] T* get_in(const void* base, std::size_t bytes) const {
+        if (m_offset == k_null) {
+            return nullptr;
+        }
+        const auto lo = reinterpret_cast<std::uintptr_t>(base);
+        const auto target = reinterpret_cast<std::uintptr_t>(this) + static_cast<std::uintptr_t>(m_offset);
+        if (target < lo || target - lo > bytes || bytes - (target - lo) < sizeof(T) || target % alignof(T) != 0) {
+            throw shm_error(shm_errc::invalid_argument, "segment_ptr: offset " + std::to_string(m_offset) +
+                                                            " leads outside its segment or is misaligned");
+        }
+        return reinterpret_cast<T*>(target);
+    }
     T& operator*() const noexcept { return *get(); }
     T* operator->() const noexcept { return get(); }
     T& operator[](std::ptrdiff_t i) const noexcept { return get()[i]; }
@@ -307,10 +334,31 @@ struct heap_state;
 /// one that already holds a heap, so any number of handles, in any process,
 /// share one heap. format() formats unconditionally (wiping what was there).
 ///
-/// Crashes: the free list is not crash-consistent yet. When a process dies
-/// holding the heap's lock, the next one to take it marks the heap broken
-/// (a flag in the segment), and every operation from then on, in every
-/// process and every later handle, throws shm_error(heap_broken).
+/// Crashes. Every operation that changes the heap (allocate, deallocate, a
+/// name added or removed) first writes all the words it will change, with
+/// their new values, into a redo record in the heap's state; then arms the
+/// record (one store); then writes the words; then disarms it. The invariant:
+/// while the record is disarmed the heap is consistent, and while it is armed
+/// the heap becomes consistent by writing the record's words (again: writing
+/// them is idempotent). A process killed at any instruction leaves the
+/// record either disarmed (nothing or everything written) or armed; the
+/// next process to take the lock (the robust mutex says owner_died) writes
+/// an armed record's words, disarms it, checks the whole heap (check()) and
+/// goes on. Nothing is lost but what the dead process held: its blocks stay
+/// allocated (leaked, never handed out twice). A name is published by one
+/// operation after its object is constructed, and removed (destroy) before
+/// the object is destroyed, so a named object is either whole or absent.
+/// shm_errc::heap_broken is left for a record that cannot be replayed (its
+/// words lead outside the heap): the heap then refuses every operation.
+///
+/// Hostile bytes. Every word the heap reads from the segment (links, sizes,
+/// name offsets, the redo record) is checked against the region this handle
+/// attached with before it is used, and every walk of the free list is
+/// bounded (the list must rise strictly), so a peer that writes garbage can
+/// make an operation throw shm_error(heap_corrupt) but cannot make this
+/// process read or write outside the region. The bytes of the lock
+/// (lock_range()) cannot be validated: a peer that scribbles there can stall
+/// or break the lock for everyone (denial of service, as holding it can).
 ///
 /// Blocks handed out hold raw addresses only of this process's mapping: link
 /// objects inside the heap with segment_ptr, not with raw pointers, and do
@@ -322,17 +370,32 @@ public:
     /// there. region must be 64-byte aligned and bytes at least 4096. Throws
     /// shm_error(invalid_argument).
     [[nodiscard]] static segment_heap format(void* region, std::size_t bytes);
-    /// Attaches to a heap formatted at `region` (by any process), waiting up
-    /// to 1 s for a formatter still at work. Throws shm_error(not_topos)
-    /// when no heap appears there.
+    /// Attaches to a heap formatted over [region, region + bytes) (by any
+    /// process), waiting up to 1 s for a formatter still at work, and checks
+    /// it (check()) before use. Throws shm_error: not_topos when no heap
+    /// appears there, heap_corrupt when its state does not fit `bytes` or is
+    /// inconsistent, invalid_argument for a misaligned or short region.
+    [[nodiscard]] static segment_heap attach(void* region, std::size_t bytes);
+    /// attach() trusting the region size the heap's state records (for a
+    /// region whose size the caller does not know; prefer the form above).
     [[nodiscard]] static segment_heap attach(void* region);
     /// The whole user range of a segment. The creator formats it when it is
     /// still fresh (its magic word 0) and otherwise attaches, as every other
     /// process does: a second segment_heap(seg) never wipes the first's heap.
     explicit segment_heap(const shared_segment& seg);
 
+    /// check() for a copy of a heap's bytes, `bytes` long, without taking a
+    /// lock: a redo record left armed is replayed on a private copy first.
+    /// Reads nothing outside [region, region + bytes). Throws shm_error
+    /// (not_topos, heap_corrupt) naming the first inconsistency.
+    static void check_image(const void* region, std::size_t bytes);
+    /// Where the heap's lock lies in its region: [first, first + second).
+    [[nodiscard]] static std::pair<std::size_t, std::size_t> lock_range() noexcept;
+
     segment_heap(const segment_heap&) = delete;
     segment_heap& operator=(const segment_heap&) = delete;
+    segment_heap(segment_heap&& other) noexcept
+        : m_state(std::exchange(other.m_state, nullptr)), m_bytes(std::exchange(other.m_bytes, 0)) {}
     ~segment_heap() override = default;
 
     /// Bytes the heap can hand out in total (its region less its own state).
@@ -342,8 +405,21 @@ public:
     /// deallocate, construct, construct_named, find and destroy do.
     [[nodiscard]] std::size_t used_bytes() const;
 
-    /// true once a process died holding the heap's lock (see above).
+    /// Walks the whole heap under its lock: the chain of blocks covers the
+    /// region exactly, sizes and alignment are sound, the free list holds
+    /// exactly the free blocks in rising order and no two free blocks touch,
+    /// the bytes in use add up, and every name lies inside an allocated
+    /// block. Throws shm_error(heap_corrupt) naming the first fault. Costs
+    /// one pass over the blocks.
+    void check() const;
+
+    /// true once the heap is beyond repair (see above).
     [[nodiscard]] bool broken() const noexcept;
+    /// Times a process took the heap's lock from a holder that had died, and
+    /// times one of them found the dead holder's operation half done and
+    /// finished it from the redo record.
+    [[nodiscard]] std::uint64_t recoveries() const noexcept;
+    [[nodiscard]] std::uint64_t replays() const noexcept;
 
     /// Allocates and constructs a T. Returns a plain pointer, as
     /// construct_named() and find() do; store it in the segment as a
@@ -360,7 +436,8 @@ public:
     }
     /// As construct(), and records it under `name` (up to 47 characters; 32
     /// names per heap) so another process can find() it. shm_error(exists)
-    /// when the name is taken.
+    /// when the name is taken. The name appears only once the object is
+    /// constructed (a process killed before that leaks the block).
     template <class T, class... Args>
     T* construct_named(std::string_view name, Args&&... args) {
         void* p = allocate(sizeof(T), alignof(T));
@@ -378,33 +455,39 @@ public:
         return obj;
     }
     /// The object recorded under `name`, nullptr when none. The size recorded
-    /// must be sizeof(T) (shm_error(size_mismatch) otherwise).
+    /// must be sizeof(T) (shm_error(size_mismatch) otherwise), and the object
+    /// must lie in the heap and be aligned for T (heap_corrupt otherwise).
     template <class T>
     [[nodiscard]] T* find(std::string_view name) const {
-        return static_cast<T*>(find_name(name, sizeof(T)));
+        return static_cast<T*>(find_name(name, sizeof(T), alignof(T)));
     }
-    /// Destroys and frees a T made by construct().
+    /// Destroys and frees a T made by construct() or construct_named(): its
+    /// name, if it has one, is removed first, so no process finds it half
+    /// destroyed.
     template <class T>
     void destroy(T* p) {
         if (p != nullptr) {
+            remove_names(p);
             p->~T();
             deallocate(p, sizeof(T), alignof(T));
         }
     }
 
 private:
-    explicit segment_heap(detail::heap_state* state) noexcept : m_state(state) {}
+    segment_heap(detail::heap_state* state, std::size_t bytes) noexcept : m_state(state), m_bytes(bytes) {}
     static detail::heap_state* format_state(void* region, std::size_t bytes);
-    static detail::heap_state* attach_state(void* region);
-    static detail::heap_state* attach_or_format_state(const shared_segment& seg);
+    static std::size_t attach_state(void* region, std::size_t bytes);
+    static segment_heap attach_or_format(const shared_segment& seg);
 
     void* do_allocate(std::size_t bytes, std::size_t alignment) override;
     void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
     bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
     void add_name(std::string_view name, void* obj, std::size_t bytes);
-    void* find_name(std::string_view name, std::size_t bytes) const;
+    void* find_name(std::string_view name, std::size_t bytes, std::size_t alignment) const;
+    void remove_names(const void* obj);
 
     detail::heap_state* m_state = nullptr;
+    std::size_t m_bytes = 0; ///< the region's bytes as this handle validated them (never re-read)
 };
 
 } // namespace topos

@@ -10,7 +10,7 @@
 //   topos_shm_peer heap-alloc NAME FIRST COUNT    allocate blocks FIRST.. from the heap
 //   topos_shm_peer barrier-lock-die NAME          take a barrier_crash's barrier lock, hang
 //   topos_shm_peer heap-lock-die NAME             take the heap's lock, post "locked", hang
-//   topos_shm_peer heap-probe NAME                expect the heap to throw heap_broken
+//   topos_shm_peer heap-probe NAME                expect the heap recovered, checked and usable
 //   topos_shm_peer touch NAME posix|sysv          write every page of the segment
 //   topos_shm_peer open-denied NAME posix|sysv    as another user, expect permission_denied
 //   topos_shm_peer create-limited NAME            a create that fails after shm_open leaves nothing
@@ -104,7 +104,7 @@ int sem_work(const shared_segment& seg, unsigned iterations) {
 }
 
 int heap_alloc(const shared_segment& seg, unsigned first, unsigned count) {
-    auto heap = segment_heap::attach(seg.data());
+    auto heap = segment_heap::attach(seg.data(), seg.size());
     auto* table = heap.find<heap_table>("table");
     if (table == nullptr) {
         std::fprintf(stderr, "topos_shm_peer: no table in the heap\n");
@@ -137,7 +137,7 @@ int barrier_lock_die(const shared_segment& seg) {
 // Plays a process killed in the middle of a heap operation: holds the heap's
 // lock (ipc/shm_heap_layout.hpp) until the test kills it.
 int heap_lock_die(const shared_segment& seg) {
-    auto heap = segment_heap::attach(seg.data());
+    auto heap = segment_heap::attach(seg.data(), seg.size());
     auto* locked = heap.find<process_semaphore>("locked");
     if (locked == nullptr) {
         std::fprintf(stderr, "topos_shm_peer: no semaphore 'locked' in the heap\n");
@@ -151,20 +151,17 @@ int heap_lock_die(const shared_segment& seg) {
     }
 }
 
-// Another process's view of a broken heap: every operation throws heap_broken.
+// Another process's view of a heap whose lock holder died: recovered (the
+// redo record replayed, the heap checked), not broken, and usable.
 int heap_probe(const shared_segment& seg) {
-    auto heap = segment_heap::attach(seg.data());
-    if (!heap.broken()) {
-        std::fprintf(stderr, "topos_shm_peer: the heap is not marked broken\n");
+    auto heap = segment_heap::attach(seg.data(), seg.size());
+    if (heap.broken() || heap.recoveries() == 0) {
+        std::fprintf(stderr, "topos_shm_peer: the heap is broken or was never recovered\n");
         return 1;
     }
-    try {
-        (void)heap.allocate(64);
-    } catch (const shm_error& e) {
-        return e.code() == shm_errc::heap_broken ? 0 : 1;
-    }
-    std::fprintf(stderr, "topos_shm_peer: a broken heap allocated\n");
-    return 1;
+    heap.check();
+    heap.deallocate(heap.allocate(64), 64);
+    return 0;
 }
 
 int touch(const std::string& name, shm_api api) {
