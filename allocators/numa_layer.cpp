@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <new>
 
 namespace topos::detail {
 namespace {
@@ -271,6 +272,12 @@ bool apply_policy(void* p, std::size_t bytes, const mem_policy& policy) {
         add_note(std::string("mbind was refused at run time (") + std::strerror(err) +
                  "): some memory is not placed by its policy");
         return false;
+    }
+    if (err == ENOMEM) {
+        // The kernel had no memory for the policy: memory ran out, which the
+        // allocation reports as the standard says (bad_alloc, or nullptr from
+        // malloc), not as a bad policy.
+        throw std::bad_alloc();
     }
     throw memory_error("the kernel rejected memory policy " + policy.to_string() + ": " + std::strerror(err));
 }

@@ -40,8 +40,9 @@ bool advise_huge(void* p, std::size_t bytes) noexcept;
 
 // pre: page-aligned range of a mapping, policy nodes valid on the host.
 // post: the kernel applies the policy to pages faulted from now on; returns
-// false when NUMA syscalls are unavailable (noted). Throws memory_error when
-// the kernel rejects the policy for another reason (e.g. a node without memory).
+// false when NUMA syscalls are unavailable (noted). Throws std::bad_alloc when
+// the kernel has no memory for the policy (ENOMEM), memory_error when it
+// rejects the policy for another reason (e.g. a node without memory).
 bool apply_policy(void* p, std::size_t bytes, const mem_policy& policy);
 
 // pre: pages are page-aligned addresses of this process.

@@ -2,6 +2,8 @@
 // and the coarse clock (see memory.hpp).
 #include "os/memory.hpp"
 
+#include "os/fault_injection.hpp"
+
 #include <numaif.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -13,6 +15,68 @@
 
 namespace topos::os {
 
+namespace detail {
+std::atomic<bool> g_faults_armed{false};
+} // namespace detail
+
+namespace {
+
+// The hook's state: rates and counters per site (see fault_injection.hpp).
+// All relaxed: the hook promises no ordering, only that each call decides once.
+struct fault_state {
+    std::atomic<std::uint32_t> one_in[k_fault_sites]{};
+    std::atomic<std::uint64_t> seed{1};
+    std::atomic<std::uint64_t> calls[k_fault_sites]{};
+    std::atomic<std::uint64_t> injected[k_fault_sites]{};
+};
+fault_state g_faults;
+
+// splitmix64's finaliser: consecutive call numbers give independent bits.
+std::uint64_t mix(std::uint64_t x) noexcept {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27U)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31U);
+}
+
+} // namespace
+
+void set_fault_rate(fault_site site, std::uint32_t one_in, std::uint64_t seed) noexcept {
+    const auto i = static_cast<unsigned>(site);
+    g_faults.seed.store(seed, std::memory_order_relaxed);
+    g_faults.one_in[i].store(one_in, std::memory_order_relaxed);
+    bool any = false;
+    for (const auto& rate : g_faults.one_in) {
+        any = any || rate.load(std::memory_order_relaxed) != 0;
+    }
+    detail::g_faults_armed.store(any, std::memory_order_relaxed);
+}
+
+void clear_faults() noexcept {
+    detail::g_faults_armed.store(false, std::memory_order_relaxed);
+    for (auto& rate : g_faults.one_in) {
+        rate.store(0, std::memory_order_relaxed);
+    }
+}
+
+std::uint64_t faults_injected(fault_site site) noexcept {
+    return g_faults.injected[static_cast<unsigned>(site)].load(std::memory_order_relaxed);
+}
+
+bool detail::fault_now_slow(fault_site site) noexcept {
+    const auto i = static_cast<unsigned>(site);
+    const std::uint32_t one_in = g_faults.one_in[i].load(std::memory_order_relaxed);
+    if (one_in == 0) {
+        return false;
+    }
+    const std::uint64_t n = g_faults.calls[i].fetch_add(1, std::memory_order_relaxed);
+    if (mix(n ^ (g_faults.seed.load(std::memory_order_relaxed) * (i + 1))) % one_in != 0) {
+        return false;
+    }
+    g_faults.injected[i].fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
 std::size_t page_size() noexcept {
     static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
     return size;
@@ -21,6 +85,10 @@ std::size_t page_size() noexcept {
 void* map_aligned(std::size_t bytes, std::size_t alignment) noexcept {
     const std::size_t span = bytes + alignment;
     if (span < bytes) {
+        return nullptr;
+    }
+    if (fault_now(fault_site::map)) {
+        errno = ENOMEM;
         return nullptr;
     }
     void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -41,10 +109,18 @@ void* map_aligned(std::size_t bytes, std::size_t alignment) noexcept {
 }
 
 bool remap_to(void* old, std::size_t old_bytes, std::size_t new_bytes, void* target) noexcept {
+    if (fault_now(fault_site::remap)) {
+        errno = ENOMEM;
+        return false;
+    }
     return mremap(old, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, target) != MAP_FAILED;
 }
 
 void* map_anonymous(std::size_t bytes) noexcept {
+    if (fault_now(fault_site::map)) {
+        errno = ENOMEM;
+        return nullptr;
+    }
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? nullptr : p;
 }
@@ -94,6 +170,9 @@ bool page_resident(const void* page) noexcept {
 }
 
 int bind_range(void* p, std::size_t bytes, mem_mode mode, const node_mask& nodes) noexcept {
+    if (fault_now(fault_site::bind)) {
+        return ENOMEM; // mbind(2): the kernel could not allocate its policy structures
+    }
     long rc = 0;
     switch (mode) {
     case mem_mode::local: rc = mbind(p, bytes, MPOL_LOCAL, nullptr, 0, 0); break;

@@ -6,7 +6,7 @@
 find_package(TBB QUIET)
 find_package(OpenMP QUIET)
 
-target_sources(topos_cli PRIVATE
+target_sources(topos_cli_objects PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/bench_json.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench_parse.cpp
   ${CMAKE_CURRENT_LIST_DIR}/interrupt.cpp
@@ -19,20 +19,20 @@ target_sources(topos_cli PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/tune_command.cpp
   ${CMAKE_CURRENT_LIST_DIR}/run_command.cpp
 )
-target_link_libraries(topos_cli PRIVATE Threads::Threads)
+target_link_libraries(topos_cli_objects PUBLIC Threads::Threads)
 if(TBB_FOUND)
-  target_link_libraries(topos_cli PRIVATE TBB::tbb)
+  target_link_libraries(topos_cli_objects PUBLIC TBB::tbb)
   set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/bench_stream.cpp APPEND PROPERTY COMPILE_DEFINITIONS TOPOS_STREAM_HAVE_TBB)
 endif()
 if(OpenMP_CXX_FOUND)
-  target_link_libraries(topos_cli PRIVATE OpenMP::OpenMP_CXX)
+  target_link_libraries(topos_cli_objects PUBLIC OpenMP::OpenMP_CXX)
   set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/bench_stream.cpp APPEND PROPERTY COMPILE_DEFINITIONS TOPOS_STREAM_HAVE_OPENMP)
 endif()
 
 # `topos bench sched` runs the Google Benchmark programs of bench/: from the
 # build tree here, from <prefix>/libexec/topos once installed.
 if(TOPOS_BUILD_BENCH)
-  target_compile_definitions(topos_cli PRIVATE TOPOS_BENCH_BUILD_DIR="${PROJECT_BINARY_DIR}/bench")
+  target_compile_definitions(topos_cli_objects PRIVATE TOPOS_BENCH_BUILD_DIR="${PROJECT_BINARY_DIR}/bench")
   # bench/ is read after tools/, so the install rule waits for the end of the
   # top-level directory, when its targets exist.
   function(topos_install_sched_bench)

@@ -1,9 +1,11 @@
-// tools/topos_main.cpp - the `topos` command: argument parsing and exit codes.
+// tools/topos_main.cpp - the `topos` command: argument parsing and exit codes
+// (run_command_line, see command_line.hpp; main() is in tools/main.cpp).
 //
 // Exit status: 0 on success (and for --help, --version); 2 for any input the
 // user got wrong (flags, values, TOPOS_* variables, topology files), reported
 // as one line "topos: error: <message>" on stderr with nothing on stdout; 1
 // for an internal failure or when the output cannot be written.
+#include "command_line.hpp"
 #include "command_set.hpp"
 #include "commands.hpp"
 
@@ -12,11 +14,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -34,8 +34,11 @@ struct command_line {
     topos::cli::places_options places;
 };
 
-// Set once in main: whether fd 1 was closed when we started.
-bool g_stdout_closed = false;
+// The streams of the command line being run (run_command_line sets it).
+const topos::cli::command_line_io k_process_io{};
+const topos::cli::command_line_io* g_io = &k_process_io;
+
+std::ostream& err_stream() { return g_io->err != nullptr ? *g_io->err : std::cerr; }
 
 topos::cli::command_set define_commands(CLI::App& app, command_line& args) {
     app.set_version_flag("--version", std::string("topos ") + TOPOS_VERSION_STRING);
@@ -139,13 +142,17 @@ void report_error(std::string_view message) {
             c = ' ';
         }
     }
-    std::cerr << "topos: error: " << line << std::endl;
+    err_stream() << "topos: error: " << line << std::endl;
 }
 
 // Writes all of `text` to fd 1, so a full pipe or closed stdout is noticed.
 // A reader that went away (EPIPE) is not an error worth a message.
 int write_stdout(std::string_view text) {
-    if (g_stdout_closed) {
+    if (g_io->out != nullptr) {
+        *g_io->out << text;
+        return g_io->out->good() ? 0 : k_exit_internal;
+    }
+    if (g_io->stdout_closed) {
         report_error("cannot write the output: standard output is closed");
         return k_exit_internal;
     }
@@ -169,23 +176,22 @@ int write_stdout(std::string_view text) {
 
 namespace {
 
-// With fd 1 closed, the next file the process opens would become "stdout";
-// park /dev/null there and remember to report the closed stream instead.
-bool guard_closed_stdout() {
-    if (::fcntl(STDOUT_FILENO, F_GETFD) != -1 || errno != EBADF) {
-        return false;
+// "info", "shm rm": the names from the top-level command down to `leaf`.
+std::string command_path(const CLI::App* leaf) {
+    std::string path;
+    for (const CLI::App* a = leaf; a != nullptr && a->get_parent() != nullptr; a = a->get_parent()) {
+        path = a->get_name() + (path.empty() ? "" : " " + path);
     }
-    const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (fd >= 0 && fd != STDOUT_FILENO) {
-        ::close(fd);
-    }
-    return true;
+    return path;
 }
 
 int run_command(const topos::cli::command_set& commands) {
     try {
         for (const auto& c : commands) {
             if (c.app->parsed()) {
+                if (g_io->may_run && !g_io->may_run(command_path(c.app))) {
+                    return topos::cli::k_exit_ok;
+                }
                 return c.action();
             }
         }
@@ -202,24 +208,33 @@ int run_command(const topos::cli::command_set& commands) {
 
 } // namespace
 
-int main(int argc, char** argv) {
-    g_stdout_closed = guard_closed_stdout();
-    // Broken pipes surface as EPIPE from write() rather than killing us.
-    std::signal(SIGPIPE, SIG_IGN);
+namespace topos::cli {
+
+int run_command_line(int argc, const char* const* argv, const command_line_io& io) {
+    // The streams are this call's until it returns, however it returns.
+    struct use_io {
+        explicit use_io(const command_line_io& io) { g_io = &io; }
+        ~use_io() { g_io = &k_process_io; }
+        use_io(const use_io&) = delete;
+        use_io& operator=(const use_io&) = delete;
+    } scope(io);
+    std::ostream& out = io.out != nullptr ? *io.out : std::cout;
 
     CLI::App app("topos: inspect the NUMA topology, plan and test thread placement, manage shared segments, measure locality", "topos");
     command_line args;
-    const topos::cli::command_set commands = define_commands(app, args);
+    const command_set commands = define_commands(app, args);
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
-        return app.exit(e);
+        return app.exit(e, out, err_stream());
     } catch (const CLI::ParseError& e) {
         return report_parse_error(app, e);
     }
     if (app.get_subcommands().empty()) {
-        std::cerr << app.help();
+        err_stream() << app.help();
         return k_exit_usage;
     }
     return run_command(commands);
 }
+
+} // namespace topos::cli
