@@ -1,0 +1,40 @@
+# Tests of the topos::mpi component (label `mpi`; the NUMA ones `numa`).
+# Included by tests/CMakeLists.txt; skipped with a message when the component
+# is not built (no MPI found).
+if(NOT TARGET topos_mpi)
+  message(STATUS "topos: MPI tests skipped: the topos::mpi component is not built")
+  return()
+endif()
+
+set(topos_mpi_launch ${CMAKE_CURRENT_LIST_DIR}/../mpi/launch)
+
+add_executable(topos_mpi_tests ${CMAKE_CURRENT_LIST_DIR}/../mpi/test_mpi.cpp)
+target_link_libraries(topos_mpi_tests PRIVATE topos::mpi GTest::gtest)
+topos_set_warnings(topos_mpi_tests)
+
+# Open MPI under the sanitizers: its own allocations live until exit (the
+# library does not free what MPI_Init allocates), so LeakSanitizer reports
+# Open MPI's leaks, never ours: leaks are not checked in these tests. TSan
+# reads the suppressions for Open MPI's internals (tests/mpi/tsan.supp).
+set(topos_mpi_env
+  "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"
+  "TSAN_OPTIONS=halt_on_error=1:suppressions=${CMAKE_CURRENT_LIST_DIR}/../mpi/tsan.supp"
+  "OMPI_MCA_rmaps_base_oversubscribe=1")
+
+#   topos_add_mpi_test(<name> LABELS <labels> TIMEOUT <s> COMMAND <cmd...>)
+function(topos_add_mpi_test name)
+  cmake_parse_arguments(arg "" "TIMEOUT" "LABELS;COMMAND" ${ARGN})
+  add_test(NAME ${name} COMMAND ${arg_COMMAND})
+  set_tests_properties(${name} PROPERTIES LABELS "${arg_LABELS}" TIMEOUT ${arg_TIMEOUT}
+    ENVIRONMENT "${topos_mpi_env}" SKIP_RETURN_CODE 77)
+endfunction()
+
+# The component's unit tests: without mpirun (an MPI singleton), then 1, 2
+# and 4 ranks over shared memory and over TCP only (loopback).
+topos_add_mpi_test(mpi_unit_singleton LABELS "mpi" TIMEOUT 120 COMMAND $<TARGET_FILE:topos_mpi_tests>)
+foreach(np 1 2 4)
+  topos_add_mpi_test(mpi_unit_np${np}_shm LABELS "mpi" TIMEOUT 180
+    COMMAND ${topos_mpi_launch} ${np} $<TARGET_FILE:topos_mpi_tests>)
+  topos_add_mpi_test(mpi_unit_np${np}_tcp LABELS "mpi" TIMEOUT 180
+    COMMAND ${topos_mpi_launch} --tcp ${np} $<TARGET_FILE:topos_mpi_tests>)
+endforeach()
