@@ -38,3 +38,36 @@ foreach(np 1 2 4)
   topos_add_mpi_test(mpi_unit_np${np}_tcp LABELS "mpi" TIMEOUT 180
     COMMAND ${topos_mpi_launch} --tcp ${np} $<TARGET_FILE:topos_mpi_tests>)
 endforeach()
+
+# The examples (examples/mpi), built here as they are against an installed
+# topos (scripts/stages/50-mpi.sh does that too), and run: each prints PASS
+# or FAIL and exits 0 only on PASS.
+foreach(example heat_stencil stream_triad)
+  add_executable(topos_mpi_${example} ${PROJECT_SOURCE_DIR}/examples/mpi/${example}.cpp)
+  target_link_libraries(topos_mpi_${example} PRIVATE topos::mpi)
+  topos_set_warnings(topos_mpi_${example})
+endforeach()
+set(topos_heat $<TARGET_FILE:topos_mpi_heat_stencil>)
+set(topos_triad $<TARGET_FILE:topos_mpi_stream_triad>)
+foreach(np 1 2 4)
+  topos_add_mpi_test(mpi_heat_np${np}_shm LABELS "mpi" TIMEOUT 180
+    COMMAND ${topos_mpi_launch} ${np} ${topos_heat} --n 96 --steps 40 --threads 2)
+  topos_add_mpi_test(mpi_heat_np${np}_tcp LABELS "mpi" TIMEOUT 180
+    COMMAND ${topos_mpi_launch} --tcp ${np} ${topos_heat} --n 96 --steps 40 --threads 2)
+  topos_add_mpi_test(mpi_triad_np${np}_shm LABELS "mpi" TIMEOUT 180
+    COMMAND ${topos_mpi_launch} ${np} ${topos_triad} --n 100000 --reps 3 --threads 2)
+  topos_add_mpi_test(mpi_triad_np${np}_tcp LABELS "mpi" TIMEOUT 180
+    COMMAND ${topos_mpi_launch} --tcp ${np} ${topos_triad} --n 100000 --reps 3 --threads 2)
+  set_tests_properties(mpi_heat_np${np}_shm mpi_heat_np${np}_tcp mpi_triad_np${np}_shm mpi_triad_np${np}_tcp
+    PROPERTIES PASS_REGULAR_EXPRESSION " PASS")
+endforeach()
+topos_add_mpi_test(mpi_heat_serial_sweep LABELS "mpi" TIMEOUT 180
+  COMMAND ${topos_mpi_launch} 3 ${topos_heat} --n 50 --steps 30 --sweep serial)
+set_tests_properties(mpi_heat_serial_sweep PROPERTIES PASS_REGULAR_EXPRESSION " PASS")
+# Bad arguments: one line on stderr, exit status 2.
+topos_add_mpi_test(mpi_heat_bad_argument LABELS "mpi" TIMEOUT 60
+  COMMAND ${CMAKE_COMMAND} -DPROGRAM=${topos_heat} -DARGS=--steps|-3 -DEXPECT=not.a.positive.integer
+          -P ${CMAKE_CURRENT_LIST_DIR}/../mpi/expect_exit2.cmake)
+topos_add_mpi_test(mpi_triad_bad_argument LABELS "mpi" TIMEOUT 60
+  COMMAND ${CMAKE_COMMAND} -DPROGRAM=${topos_triad} -DARGS=--bogus|1 -DEXPECT=--bogus
+          -P ${CMAKE_CURRENT_LIST_DIR}/../mpi/expect_exit2.cmake)
