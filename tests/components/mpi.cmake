@@ -71,3 +71,15 @@ topos_add_mpi_test(mpi_heat_bad_argument LABELS "mpi" TIMEOUT 60
 topos_add_mpi_test(mpi_triad_bad_argument LABELS "mpi" TIMEOUT 60
   COMMAND ${CMAKE_COMMAND} -DPROGRAM=${topos_triad} -DARGS=--bogus|1 -DEXPECT=--bogus
           -P ${CMAKE_CURRENT_LIST_DIR}/../mpi/expect_exit2.cmake)
+
+# Two hosts for real: UTS + mount namespaces, each with its own hostname,
+# sharing the loopback interface (tests/mpi/two_hosts); 2 ranks on each.
+# Skipped (exit 77, with the reason) where namespaces are not allowed.
+topos_add_mpi_test(mpi_two_hosts_unit LABELS "mpi" TIMEOUT 240
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/../mpi/two_hosts $<TARGET_FILE:topos_mpi_tests>)
+topos_add_mpi_test(mpi_two_hosts_heat LABELS "mpi" TIMEOUT 240
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/../mpi/two_hosts ${topos_heat} --n 96 --steps 40 --threads 1)
+set_tests_properties(mpi_two_hosts_heat PROPERTIES PASS_REGULAR_EXPRESSION " PASS" FAIL_REGULAR_EXPRESSION "FAIL")
+topos_add_mpi_test(mpi_two_hosts_triad LABELS "mpi" TIMEOUT 240
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/../mpi/two_hosts ${topos_triad} --n 100000 --reps 2 --threads 1)
+set_tests_properties(mpi_two_hosts_triad PROPERTIES PASS_REGULAR_EXPRESSION "host hostb.* PASS")

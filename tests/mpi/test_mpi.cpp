@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -155,6 +156,23 @@ TEST(MpiCommunicators, NodeCommGroupsTheRanksOfOneHost) {
     EXPECT_EQ(in_world, same_host);
     MPI_Group_free(&host_group);
     MPI_Group_free(&world_group);
+}
+
+// Run by tests/mpi/two_hosts: ranks on two hosts (UTS namespaces) of this machine.
+TEST(MpiCommunicators, TwoHostsGiveTwoNodeComms) {
+    const char* expect = std::getenv("TOPOS_MPI_EXPECT_HOSTS");
+    if (expect == nullptr) {
+        GTEST_SKIP() << "TOPOS_MPI_EXPECT_HOSTS is not set (only tests/mpi/two_hosts sets it)";
+    }
+    auto map = tmpi::rank_map::gather(topos::topology::host());
+    auto hosts = map.hosts();
+    ASSERT_EQ(hosts.size(), static_cast<std::size_t>(std::atoi(expect)));
+    auto host = tmpi::node_comm();
+    const auto& me = map.at(world_rank());
+    EXPECT_EQ(me.host, processor_name());
+    EXPECT_EQ(host.size(), static_cast<int>(map.ranks_on(me.host).size()));
+    EXPECT_EQ(host.size(), world_size() / static_cast<int>(hosts.size()));
+    EXPECT_EQ(me.local_rank, host.rank());
 }
 
 TEST(MpiCommunicators, RankMapSaysHostLocalRankAndNodes) {
