@@ -436,9 +436,15 @@ std::vector<int> detail::shared_window::page_os_nodes(int rank) const {
         return {};
     }
     auto end = reinterpret_cast<std::uintptr_t>(base(rank)) + n;
+    // move_pages sees only pages mapped in this process: another rank's
+    // pages are shared but not yet faulted in here, so read one byte of
+    // each first (a read maps the page the owner placed; it moves nothing).
     std::vector<void*> pages;
     for (std::uintptr_t a = start; a < end; a += page) {
         pages.push_back(reinterpret_cast<void*>(a));
+        if (rank != m_rank) {
+            (void)*static_cast<const volatile unsigned char*>(pages.back());
+        }
     }
     std::vector<int> status(pages.size(), -1);
     int err = os::page_nodes(pages.data(), pages.size(), status.data());

@@ -363,8 +363,9 @@ public:
     /// Where this rank's slice was bound, and why not when it was not.
     [[nodiscard]] const placement_report& placement() const noexcept { return m_window.placement(); }
     /// The kernel node of each page of `rank`'s slice now (move_pages); -1
-    /// for a page not yet touched. A page shared with a neighbour slice counts
-    /// for both.
+    /// for a page not yet touched. For another rank's slice, each page is
+    /// read once first, so that this process maps it (a read of a page that
+    /// its owner never touched allocates it under the slice's binding).
     [[nodiscard]] std::vector<int> page_os_nodes(int r) const { return m_window.page_os_nodes(r); }
 
 private:
