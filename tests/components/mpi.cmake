@@ -105,3 +105,11 @@ endforeach()
 topos_add_mpi_test(mpi_numa_unbound_share LABELS "numa;mpi" TIMEOUT 300
   COMMAND ${topos_numa_launch} none 1 $<TARGET_FILE:topos_mpi_numa_tests>)
 set_tests_properties(mpi_numa_unbound_share PROPERTIES DISABLED TRUE)
+
+# MPI missing at run time: a topos::mpi program is refused by the dynamic
+# loader (exit 127, naming libmpi); a libtopos-only program runs.
+add_executable(topos_mpi_core_probe ${CMAKE_CURRENT_LIST_DIR}/../mpi/core_probe.cpp)
+target_link_libraries(topos_mpi_core_probe PRIVATE topos::topos)
+topos_set_warnings(topos_mpi_core_probe)
+topos_add_mpi_test(mpi_missing_at_run_time LABELS "mpi" TIMEOUT 60
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/../mpi/check_without_libmpi ${topos_triad} $<TARGET_FILE:topos_mpi_core_probe>)
