@@ -94,7 +94,7 @@ set(topos_numa_launch ${CMAKE_CURRENT_LIST_DIR}/../mpi/numa_launch)
 foreach(per_node 1 2)
   # --map-by numa --bind-to numa: each rank's workers are on its node, and
   # each rank's shared_array slice is on its node (move_pages).
-  topos_add_mpi_test(mpi_numa_bound_${per_node}_per_node LABELS "numa;mpi" TIMEOUT 300
+  topos_add_mpi_test(mpi_numa_bound_${per_node}_per_node LABELS "numa;mpi" TIMEOUT 600
     COMMAND ${topos_numa_launch} numa ${per_node} $<TARGET_FILE:topos_mpi_numa_tests>
             --gtest_filter=-*UnboundRanksTakeTheirShare)
 endforeach()
@@ -102,7 +102,7 @@ endforeach()
 # OMPI_COMM_WORLD_LOCAL_RANK/_SIZE, TOPOS_SHARE) gives each rank its own node.
 # DISABLED: the share rule is another branch's work (issue 15, "Ranks take
 # their share"); enable this test when that code is merged.
-topos_add_mpi_test(mpi_numa_unbound_share LABELS "numa;mpi" TIMEOUT 300
+topos_add_mpi_test(mpi_numa_unbound_share LABELS "numa;mpi" TIMEOUT 600
   COMMAND ${topos_numa_launch} none 1 $<TARGET_FILE:topos_mpi_numa_tests>)
 set_tests_properties(mpi_numa_unbound_share PROPERTIES DISABLED TRUE)
 
