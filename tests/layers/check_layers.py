@@ -11,11 +11,13 @@ The library's layers, lowest first (README.md, "Architecture"):
     allocators     policies, arenas, the malloc shim
     scheduler      deques, workers, the runtime, task groups, the cohort lock
     ipc            shared segments, the segment heap, process synchronisation
+    mpi            the optional topos::mpi component (its header topos/mpi.hpp too)
 
 A file may include headers of its own layer and of the layers before it. The
 programs built on the library (tools, bench, tests, examples) may include any
-of them. Two libraries have one home each: <hwloc.h> is included only by
-topology/hwloc_layer.*, and libnuma's <numa.h>/<numaif.h> only under os/.
+of them. Three libraries have one home each: <hwloc.h> is included only by
+topology/hwloc_layer.*, libnuma's <numa.h>/<numaif.h> only under os/, and
+<mpi.h> only under mpi/ (the core library has no MPI dependency).
 
 Prints one line per violation (file:line: what and why) and exits 1 when
 there is any, 0 otherwise.
@@ -24,10 +26,12 @@ import re
 import sys
 from pathlib import Path
 
-LAYERS = ["include/topos", "os", "topology", "allocators", "scheduler", "ipc"]
+LAYERS = ["include/topos", "os", "topology", "allocators", "scheduler", "ipc", "mpi"]
 PROGRAMS = ["tools", "bench", "tests", "examples"]
 # Headers of a third-party library and the only layer that may include them.
-HOMES = {"hwloc.h": "topology/hwloc_layer", "numa.h": "os/", "numaif.h": "os/"}
+HOMES = {"hwloc.h": "topology/hwloc_layer", "numa.h": "os/", "numaif.h": "os/", "mpi.h": "mpi/"}
+# Public headers that belong to a component above the layers, not to include/topos.
+COMPONENT_HEADERS = {"topos/mpi.hpp": "mpi"}
 SUFFIXES = {".hpp", ".cpp", ".h", ".c", ".hpp.in"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
@@ -45,6 +49,8 @@ def layer_of_file(rel: str):
 
 def layer_of_header(name: str):
     """The layer a header named in an #include belongs to, or None (std, system)."""
+    if name in COMPONENT_HEADERS:
+        return LAYERS.index(COMPONENT_HEADERS[name])
     if name.startswith("topos/"):
         return 0
     first = name.split("/", 1)[0]
