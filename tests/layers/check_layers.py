@@ -11,6 +11,7 @@ The library's layers, lowest first (README.md, "Architecture"):
     allocators     policies, arenas, the malloc shim
     scheduler      deques, workers, the runtime, task groups, the cohort lock
     ipc            shared segments, the segment heap, process synchronisation
+    capi           the C API of <topos/topos.h> over all of the above
 
 A file may include headers of its own layer and of the layers before it. The
 programs built on the library (tools, bench, tests, examples) may include any
@@ -24,7 +25,7 @@ import re
 import sys
 from pathlib import Path
 
-LAYERS = ["include/topos", "os", "topology", "allocators", "scheduler", "ipc"]
+LAYERS = ["include/topos", "os", "topology", "allocators", "scheduler", "ipc", "capi"]
 PROGRAMS = ["tools", "bench", "tests", "examples"]
 # Headers of a third-party library and the only layer that may include them.
 HOMES = {"hwloc.h": "topology/hwloc_layer", "numa.h": "os/", "numaif.h": "os/"}

@@ -1,0 +1,20 @@
+# The C API (<topos/topos.h>), the Fortran module, the OMP_* conventions and
+# the README's C and Fortran examples.
+
+# The whole C API from a C program: every function and every error path.
+add_executable(topos_capi_test ${CMAKE_CURRENT_LIST_DIR}/../capi/test_capi.c)
+target_link_libraries(topos_capi_test PRIVATE topos::topos)
+set_target_properties(topos_capi_test PROPERTIES C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+target_compile_options(topos_capi_test PRIVATE -Wall -Wextra -Wpedantic -Wconversion -Werror)
+target_link_libraries(topos_capi_test PRIVATE m)
+add_test(NAME capi_c_api COMMAND topos_capi_test)
+set_tests_properties(capi_c_api PROPERTIES LABELS "unit" TIMEOUT 120
+  PASS_REGULAR_EXPRESSION "test_capi: [0-9]+ checks, 0 failed")
+
+# The header is C99 and C11 and C++ as well: compile it alone in each.
+foreach(std 99 11)
+  add_library(topos_capi_header_c${std} OBJECT ${CMAKE_CURRENT_LIST_DIR}/../capi/header_only.c)
+  target_include_directories(topos_capi_header_c${std} PRIVATE ${PROJECT_SOURCE_DIR}/include)
+  set_target_properties(topos_capi_header_c${std} PROPERTIES C_STANDARD ${std} C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+  target_compile_options(topos_capi_header_c${std} PRIVATE -Wall -Wextra -Wpedantic -Werror)
+endforeach()
