@@ -18,3 +18,14 @@ foreach(std 99 11)
   set_target_properties(topos_capi_header_c${std} PROPERTIES C_STANDARD ${std} C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
   target_compile_options(topos_capi_header_c${std} PRIVATE -Wall -Wextra -Wpedantic -Werror)
 endforeach()
+
+# test_config.cpp checks the OMP_* fallback through topology/config.hpp.
+target_include_directories(topos_unit_tests PRIVATE ${PROJECT_SOURCE_DIR})
+
+# OMP_* conventions: a table of environments through `topos places` and a runtime.
+if(TOPOS_BUILD_TOOLS)
+  topos_add_gtest(topos_omp_env_tests LABEL cli TIMEOUT 120 SOURCES ${CMAKE_CURRENT_LIST_DIR}/../capi/test_omp_env.cpp
+    LIBS nlohmann_json::nlohmann_json)
+  target_compile_definitions(topos_omp_env_tests PRIVATE TOPOS_CLI="$<TARGET_FILE:topos_cli>")
+  add_dependencies(topos_omp_env_tests topos_cli)
+endif()
