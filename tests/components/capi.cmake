@@ -29,3 +29,30 @@ if(TOPOS_BUILD_TOOLS)
   target_compile_definitions(topos_omp_env_tests PRIVATE TOPOS_CLI="$<TARGET_FILE:topos_cli>")
   add_dependencies(topos_omp_env_tests topos_cli)
 endif()
+
+# The README's C and Fortran examples, built from the build tree and run
+# (scripts/stages/40-packages.sh builds them with plain cc/gfortran and
+# pkg-config against the installed prefix and the Debian packages).
+add_executable(topos_example_c ${PROJECT_SOURCE_DIR}/examples/c/parallel_sum.c)
+target_link_libraries(topos_example_c PRIVATE topos::topos)
+set_target_properties(topos_example_c PROPERTIES C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+target_compile_options(topos_example_c PRIVATE -Wall -Wextra -Wpedantic -Werror)
+add_test(NAME capi_example_c COMMAND topos_example_c)
+set_tests_properties(capi_example_c PROPERTIES LABELS "unit" TIMEOUT 120)
+if(TARGET topos_fortran)
+  add_executable(topos_example_fortran ${PROJECT_SOURCE_DIR}/examples/fortran/node_array_sum.f90)
+  target_link_libraries(topos_example_fortran PRIVATE topos::topos_fortran)
+  add_test(NAME capi_example_fortran COMMAND topos_example_fortran)
+  set_tests_properties(capi_example_fortran PROPERTIES LABELS "unit" TIMEOUT 120) # error stop on a wrong sum
+endif()
+foreach(example c/parallel_sum.c:c fortran/node_array_sum.f90:fortran)
+  string(REPLACE ":" ";" parts ${example})
+  list(GET parts 0 file)
+  list(GET parts 1 fence)
+  get_filename_component(stem ${file} NAME_WE)
+  add_test(NAME readme_example_in_sync_${stem}
+    COMMAND ${CMAKE_COMMAND} -DREADME=${PROJECT_SOURCE_DIR}/README.md
+            -DEXAMPLE=${PROJECT_SOURCE_DIR}/examples/${file} -DFENCE=${fence}
+            -P ${PROJECT_SOURCE_DIR}/cmake/check_readme_block.cmake)
+  set_tests_properties(readme_example_in_sync_${stem} PROPERTIES LABELS "unit")
+endforeach()
