@@ -56,3 +56,16 @@ foreach(example c/parallel_sum.c:c fortran/node_array_sum.f90:fortran)
             -P ${PROJECT_SOURCE_DIR}/cmake/check_readme_block.cmake)
   set_tests_properties(readme_example_in_sync_${stem} PROPERTIES LABELS "unit")
 endforeach()
+
+find_package(Python3 COMPONENTS Interpreter REQUIRED)
+# The Spack recipe: compiles, and against a stub of Spack's API has the
+# variants mpi and fortran with the dependencies and CMake arguments they imply.
+add_test(NAME packaging_spack_recipe
+  COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/packaging/spack/check_package.py
+          ${PROJECT_SOURCE_DIR}/packaging/spack/package.py)
+set_tests_properties(packaging_spack_recipe PROPERTIES LABELS "unit" TIMEOUT 60)
+# The packaging scripts parse (they run in scripts/stages/40-packages.sh).
+foreach(script build-debs check-debs build-consumers)
+  add_test(NAME packaging_script_parses_${script} COMMAND bash -n ${PROJECT_SOURCE_DIR}/packaging/${script})
+  set_tests_properties(packaging_script_parses_${script} PROPERTIES LABELS "unit" TIMEOUT 30)
+endforeach()
