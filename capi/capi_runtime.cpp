@@ -130,6 +130,12 @@ topos_status topos_runtime_create(const topos_runtime_options* options, topos_ru
         *out = nullptr;
         topos::runtime_options o;
         if (options != nullptr) {
+            for (const std::int64_t r : options->reserved) {
+                if (r != 0) {
+                    reject(TOPOS_E_INVALID_ARGUMENT,
+                           "options->reserved is not zero; initialise options with topos_runtime_options_init");
+                }
+            }
             if (options->places != nullptr) {
                 o.places = options->places;
             }
@@ -194,9 +200,16 @@ topos_status topos_runtime_stats_get(const topos_runtime_t* rt, topos_runtime_st
         const auto& h = check_handle(rt, "rt");
         require_out(out, "out");
         const topos::runtime_stats s = h.rt.stats();
-        *out = topos_runtime_stats{s.tasks_run,     s.caller_tasks_run, s.steals_local,
-                                   s.steals_remote, s.steals_lost,      s.inbox_tasks,
-                                   s.parks,         s.iterations_on_data_node, s.iterations_off_data_node};
+        *out = topos_runtime_stats{};
+        out->tasks_run = s.tasks_run;
+        out->caller_tasks_run = s.caller_tasks_run;
+        out->steals_local = s.steals_local;
+        out->steals_remote = s.steals_remote;
+        out->steals_lost = s.steals_lost;
+        out->inbox_tasks = s.inbox_tasks;
+        out->parks = s.parks;
+        out->iterations_on_data_node = s.iterations_on_data_node;
+        out->iterations_off_data_node = s.iterations_off_data_node;
         return TOPOS_OK;
     });
 }

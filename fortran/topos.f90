@@ -39,6 +39,7 @@ module topos
   type, bind(c), public :: topos_runtime_stats
     integer(c_int64_t) :: tasks_run, caller_tasks_run, steals_local, steals_remote, steals_lost, &
       inbox_tasks, parks, iterations_on_data_node, iterations_off_data_node
+    integer(c_int64_t) :: reserved(7)
   end type
 
   type, bind(c) :: runtime_options
@@ -46,6 +47,7 @@ module topos
     type(c_ptr) :: bind = c_null_ptr
     integer(c_int) :: threads = 0
     type(c_ptr) :: topology = c_null_ptr
+    integer(c_int64_t) :: reserved(4) = 0
   end type
 
   abstract interface

@@ -68,6 +68,7 @@ typedef struct topos_runtime_options {
     const char* bind;     /* "false", "true", "primary", "close", "spread" */
     int threads;          /* 0: one per place; else 1 .. 4096 */
     const char* topology; /* "synthetic:...", "xml:FILE", "host"; NULL: TOPOS_TOPOLOGY or the host */
+    int64_t reserved[4];  /* zero (room for later options without a new ABI) */
 } topos_runtime_options;
 
 topos_status topos_runtime_options_init(topos_runtime_options* options);
@@ -91,6 +92,7 @@ typedef struct topos_runtime_stats {
     uint64_t parks;
     uint64_t iterations_on_data_node;
     uint64_t iterations_off_data_node;
+    uint64_t reserved[7]; /* zero (room for later counters without a new ABI) */
 } topos_runtime_stats;
 topos_status topos_runtime_stats_get(const topos_runtime_t* rt, topos_runtime_stats* out);
 

@@ -161,9 +161,13 @@ static void test_status_and_version(void) {
 static topos_runtime_t* test_runtime_lifecycle(void) {
     topos_runtime_options o;
     OK(topos_runtime_options_init(&o));
-    CHECK(o.places == NULL && o.bind == NULL && o.threads == 0 && o.topology == NULL);
+    CHECK(o.places == NULL && o.bind == NULL && o.threads == 0 && o.topology == NULL && o.reserved[3] == 0);
 
     topos_runtime_t* rt = (topos_runtime_t*)0x1;
+    o.reserved[2] = 1;
+    FAILS(topos_runtime_create(&o, &rt), TOPOS_E_INVALID_ARGUMENT, "reserved");
+    CHECK(rt == NULL);
+    o.reserved[2] = 0;
     FAILS(topos_runtime_create(&o, NULL), TOPOS_E_INVALID_ARGUMENT, "out");
     o.bind = "sideways";
     FAILS(topos_runtime_create(&o, &rt), TOPOS_E_CONFIG, "sideways");
@@ -360,6 +364,7 @@ static void test_stats(topos_runtime_t* rt) {
     OK(topos_runtime_stats_get(rt, &st));
     CHECK(st.tasks_run > 0 && st.tasks_run != UINT64_MAX);
     CHECK(st.caller_tasks_run <= st.tasks_run);
+    CHECK(st.reserved[0] == 0 && st.reserved[6] == 0);
     FAILS(topos_runtime_stats_get(rt, NULL), TOPOS_E_INVALID_ARGUMENT, "out");
     FAILS(topos_runtime_stats_get(NULL, &st), TOPOS_E_BAD_HANDLE, "rt");
 }
