@@ -36,8 +36,9 @@ void free_worker_memory(void* memory, bool numa_allocated) noexcept {
 
 runtime_core::runtime_core(runtime& owner, const runtime_options& options)
     : m_owner(owner), m_topology(options.topology ? *options.topology : topology::from_env()),
-      m_plan(plan_placement(m_topology, with_environment(placement_options{
-                                            .places = options.places, .bind = options.bind, .threads = options.threads}))),
+      m_plan(detail::plan_from_environment(m_topology, placement_options{.places = options.places,
+                                                                          .bind = options.bind,
+                                                                          .threads = options.threads})),
       m_display_affinity(detail::display_affinity_from_environment()) {
     m_push_fence = !os::enable_membarrier();
     build_domains();

@@ -4,6 +4,8 @@
 #include "report_json.hpp"
 #include "report_text.hpp"
 
+#include "topology/config.hpp"
+
 #include <topos/error.hpp>
 #include <topos/memory.hpp>
 #include <topos/placement.hpp>
@@ -28,11 +30,6 @@ template <class Error>
 }
 
 std::string dump(const nlohmann::ordered_json& doc) { return doc.dump(2) + '\n'; }
-
-bool env_is_set(const char* name) {
-    const char* value = std::getenv(name);
-    return value != nullptr && *value != '\0';
-}
 
 placement_options options_from_flags(const places_options& opts) {
     placement_options out;
@@ -105,29 +102,37 @@ std::string run_info(const info_options& opts) {
 }
 
 std::string run_places(const places_options& opts) {
-    // Flags first, then the environment fills what they left unset.
-    const placement_options options = with_environment(options_from_flags(opts));
+    // Flags first, then TOPOS_* and OMP_* fill what they left unset; the
+    // planner's message names the variable a bad places list came from.
     const topology topo = load_topology(opts.topology);
+    detail::placement_sources sources;
     placement_plan plan;
     try {
-        plan = plan_placement(topo, options);
+        plan = detail::plan_from_environment(topo, options_from_flags(opts), &sources);
     } catch (const places_error& e) {
         if (opts.places) {
             rethrow_with_source("--places", e);
         }
-        if (env_is_set("TOPOS_PLACES")) {
-            rethrow_with_source("TOPOS_PLACES", e);
-        }
         throw;
     }
+    // Where each setting came from: a flag, a variable, or the default.
+    const auto source = [](const std::string& from, const char* flag) { return from == "code" ? flag : from; };
+    const std::string places_from = source(sources.places, "--places");
+    const std::string bind_from = source(sources.bind, "--bind");
+    const std::string threads_from = source(sources.threads, "--threads");
     if (opts.json) {
         auto doc = plan_to_json(plan);
         doc["source"] = topo.source_spec();
+        doc["setting_sources"] = {{"places", places_from}, {"bind", bind_from}, {"threads", threads_from}};
         return dump(doc);
     }
     std::ostringstream out;
     write_plan_text(out, topo, plan);
-    return out.str();
+    std::string text = out.str();
+    const std::size_t blank = text.find("\n\n");
+    text.insert(blank == std::string::npos ? text.size() : blank + 1,
+                "from:     places " + places_from + ", bind " + bind_from + ", threads " + threads_from + '\n');
+    return text;
 }
 
 } // namespace topos::cli

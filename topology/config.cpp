@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace topos {
 namespace {
@@ -24,6 +25,41 @@ std::optional<std::string> env_value(const char* name) {
     }
     return std::string(value);
 }
+
+// A true/false variable: true, 1, yes, on / false, 0, no, off (any case).
+bool parse_switch(const std::string& name, const std::string& value) {
+    const std::string v = detail::lowercase(detail::trim(value));
+    if (v == "true" || v == "1" || v == "yes" || v == "on") {
+        return true;
+    }
+    if (v == "false" || v == "0" || v == "no" || v == "off") {
+        return false;
+    }
+    throw config_error(name + ": '" + detail::printable(value) + "' is not valid; expected true or false");
+}
+
+// A setting's value and the variable it came from: TOPOS_<name>, else
+// OMP_<name> unless TOPOS_IGNORE_OMP is true (code > TOPOS_* > OMP_* > default).
+struct env_setting {
+    std::string variable;
+    std::string value;
+};
+std::optional<env_setting> setting_from_environment(const std::string& name) {
+    const bool ignore_omp = detail::omp_variables_ignored(); // checked even when unused
+    for (const std::string& variable : {"TOPOS_" + name, "OMP_" + name}) {
+        if (auto value = env_value(variable.c_str())) {
+            return env_setting{variable, *value};
+        }
+        if (ignore_omp) {
+            break;
+        }
+    }
+    return std::nullopt;
+}
+
+// OMP_NUM_THREADS and OMP_PROC_BIND may be lists (one entry per nesting
+// level): topos takes the first. Every entry must still be valid.
+std::string first_of_list(const std::string& text) { return text.substr(0, text.find(',')); }
 
 } // namespace
 
@@ -77,44 +113,73 @@ unsigned parse_thread_count(std::string_view text, std::string_view what) {
 }
 
 placement_options with_environment(placement_options opts) {
+    detail::placement_sources sources;
+    return detail::with_environment(std::move(opts), sources);
+}
+
+namespace detail {
+
+bool omp_variables_ignored() {
+    const auto value = env_value("TOPOS_IGNORE_OMP");
+    return value && parse_switch("TOPOS_IGNORE_OMP", *value);
+}
+
+placement_options with_environment(placement_options opts, placement_sources& sources) {
+    sources = {opts.places ? "code" : "default", opts.bind ? "code" : "default", opts.threads ? "code" : "default"};
     if (!opts.places) {
         // Checked when planning: the grammar needs a topology to expand against.
-        opts.places = env_value("TOPOS_PLACES");
+        if (auto s = setting_from_environment("PLACES")) {
+            opts.places = s->value;
+            sources.places = s->variable;
+        }
     }
     if (!opts.bind) {
-        if (auto value = env_value("TOPOS_PROC_BIND")) {
+        if (auto s = setting_from_environment("PROC_BIND")) {
             try {
-                opts.bind = parse_proc_bind(*value);
+                const bool omp = s->variable.starts_with("OMP_");
+                std::string_view rest = s->value;
+                opts.bind = parse_proc_bind(omp ? first_of_list(s->value) : s->value);
+                for (std::size_t comma = rest.find(','); omp && comma != std::string_view::npos;
+                     comma = rest.find(',')) {
+                    rest.remove_prefix(comma + 1);
+                    (void)parse_proc_bind(rest.substr(0, rest.find(',')));
+                }
             } catch (const config_error& e) {
-                throw config_error(std::string("TOPOS_PROC_BIND: ") + e.what());
+                throw config_error(s->variable + ": " + e.what());
             }
+            sources.bind = s->variable;
         }
     }
     if (!opts.threads) {
-        if (auto value = env_value("TOPOS_NUM_THREADS")) {
-            opts.threads = parse_thread_count(*value, "TOPOS_NUM_THREADS");
+        if (auto s = setting_from_environment("NUM_THREADS")) {
+            opts.threads = parse_thread_count(s->variable.starts_with("OMP_") ? first_of_list(s->value) : s->value,
+                                              s->variable);
+            sources.threads = s->variable;
         }
     }
     return opts;
 }
 
-namespace detail {
+placement_plan plan_from_environment(const topology& topo, const placement_options& opts,
+                                     placement_sources* sources) {
+    placement_sources local;
+    placement_sources& where = sources != nullptr ? *sources : local;
+    const placement_options filled = with_environment(opts, where);
+    try {
+        return plan_placement(topo, filled);
+    } catch (const places_error& e) {
+        if (where.places.ends_with("_PLACES")) { // from a variable: name it
+            throw places_error(where.places + ": " + e.what());
+        }
+        throw;
+    }
+}
 
 std::optional<std::string> topology_spec_from_environment() { return env_value("TOPOS_TOPOLOGY"); }
 
 bool display_affinity_from_environment() {
-    const auto value = env_value("TOPOS_DISPLAY_AFFINITY");
-    if (!value) {
-        return false;
-    }
-    const std::string v = lowercase(trim(*value));
-    if (v == "true" || v == "1" || v == "yes" || v == "on") {
-        return true;
-    }
-    if (v == "false" || v == "0" || v == "no" || v == "off") {
-        return false;
-    }
-    throw config_error("TOPOS_DISPLAY_AFFINITY: '" + printable(*value) + "' is not valid; expected true or false");
+    const auto s = setting_from_environment("DISPLAY_AFFINITY");
+    return s && parse_switch(s->variable, s->value);
 }
 
 } // namespace detail

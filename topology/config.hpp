@@ -1,19 +1,45 @@
-// topology/config.hpp - the TOPOS_* variables that are not placement options.
+// topology/config.hpp - the TOPOS_* (and OMP_*) variables, and where settings came from.
 // Every environment variable the library reads is read in topology/config.cpp
 // (the drop-in malloc's TOPOS_MALLOC_REPORT aside: the shim runs before any
 // of the library may).
 #pragma once
+
+#include <topos/placement.hpp>
 
 #include <optional>
 #include <string>
 
 namespace topos::detail {
 
+/// Where each placement setting came from: "code" (set by the caller),
+/// "TOPOS_PLACES" / "OMP_PLACES" (and so on), or "default".
+struct placement_sources {
+    std::string places = "default";
+    std::string bind = "default";
+    std::string threads = "default";
+};
+
+/// with_environment(), recording in `sources` where each field came from.
+/// A TOPOS_* variable wins over its OMP_* counterpart, which is read only
+/// while TOPOS_IGNORE_OMP is not true (a bad TOPOS_IGNORE_OMP: config_error).
+/// OMP_NUM_THREADS and OMP_PROC_BIND lists give their first entry.
+[[nodiscard]] placement_options with_environment(placement_options opts, placement_sources& sources);
+
+/// plan_placement(topo, with_environment(opts)); a places_error from a list
+/// that came from a variable is rethrown naming the variable.
+[[nodiscard]] placement_plan plan_from_environment(const topology& topo, const placement_options& opts,
+                                                   placement_sources* sources = nullptr);
+
+/// post: true when TOPOS_IGNORE_OMP is true. Throws config_error naming the
+/// variable and its value when it is neither true nor false.
+[[nodiscard]] bool omp_variables_ignored();
+
 /// post: the value of TOPOS_TOPOLOGY, or nothing when it is unset or empty.
 [[nodiscard]] std::optional<std::string> topology_spec_from_environment();
 
-/// post: true when TOPOS_DISPLAY_AFFINITY asks for the workers' bindings to
-/// be printed; false when unset or empty. Throws config_error naming the
+/// post: true when TOPOS_DISPLAY_AFFINITY (else OMP_DISPLAY_AFFINITY, see
+/// omp_variables_ignored) asks for the workers' bindings to be printed;
+/// false when unset or empty. Throws config_error naming the
 /// variable and its value when it is neither true nor false.
 [[nodiscard]] bool display_affinity_from_environment();
 

@@ -11,6 +11,7 @@ The library's layers, lowest first (README.md, "Architecture"):
     allocators     policies, arenas, the malloc shim
     scheduler      deques, workers, the runtime, task groups, the cohort lock
     ipc            shared segments, the segment heap, process synchronisation
+    capi           the C API of <topos/topos.h> over all of the above
     mpi            the optional topos::mpi component (its header topos/mpi.hpp too)
 
 A file may include headers of its own layer and of the layers before it. The
@@ -26,7 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-LAYERS = ["include/topos", "os", "topology", "allocators", "scheduler", "ipc", "mpi"]
+LAYERS = ["include/topos", "os", "topology", "allocators", "scheduler", "ipc", "capi", "mpi"]
 PROGRAMS = ["tools", "bench", "tests", "examples"]
 # Headers of a third-party library and the only layer that may include them.
 HOMES = {"hwloc.h": "topology/hwloc_layer", "numa.h": "os/", "numaif.h": "os/", "mpi.h": "mpi/"}

@@ -517,9 +517,10 @@ TEST(CliTest, PlacesTextShowsHeaderPlaceTableAndWorkerTable) {
                                  "pus", "steal order", "remote(20):"}) {
         EXPECT_NE(r.out.find(expected), std::string::npos) << "missing '" << expected << "' in:\n" << r.out;
     }
-    // 4 header lines and a blank, the place table (a title and 8 places) and
+    EXPECT_NE(r.out.find("from:     places default, bind --bind, threads --threads\n"), std::string::npos) << r.out;
+    // 5 header lines and a blank, the place table (a title and 8 places) and
     // a blank, the worker table (a title and 4 workers).
-    EXPECT_EQ(line_count(r.out), 5U + 10U + 5U) << r.out;
+    EXPECT_EQ(line_count(r.out), 6U + 10U + 5U) << r.out;
     EXPECT_NE(r.out.find("\nplace  pus"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("nodes\n0      0-1"), std::string::npos) << r.out;
 }

@@ -3,6 +3,8 @@
 #include <topos/error.hpp>
 #include <topos/placement.hpp>
 
+#include "topology/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -87,11 +89,14 @@ TEST(ConfigTest, ParseThreadCountEscapesControlCharacters) {
     EXPECT_EQ(message, "count: '4\\x0a' is not a valid thread count; expected a whole number from 1 to 4096");
 }
 
-// Saves the TOPOS_* variables the tests touch, clears them, and restores
+// Saves the TOPOS_* and OMP_* variables the tests touch, clears them, and restores
 // them afterwards so tests neither see nor leave behind each other's values.
 class ConfigEnvTest : public ::testing::Test {
 protected:
-    static constexpr std::array<const char*, 3> k_names = {"TOPOS_PLACES", "TOPOS_PROC_BIND", "TOPOS_NUM_THREADS"};
+    static constexpr std::array<const char*, 9> k_names = {
+        "TOPOS_PLACES",    "TOPOS_PROC_BIND",      "TOPOS_NUM_THREADS",      "TOPOS_IGNORE_OMP",
+        "OMP_PLACES",      "OMP_PROC_BIND",        "OMP_NUM_THREADS",        "TOPOS_DISPLAY_AFFINITY",
+        "OMP_DISPLAY_AFFINITY"};
 
     void SetUp() override {
         for (std::size_t i = 0; i < k_names.size(); ++i) {
@@ -114,7 +119,7 @@ protected:
     static void set(const char* name, const char* value) { ASSERT_EQ(::setenv(name, value, 1), 0); }
 
 private:
-    std::array<std::optional<std::string>, 3> m_saved;
+    std::array<std::optional<std::string>, k_names.size()> m_saved;
 };
 
 TEST_F(ConfigEnvTest, NothingSetLeavesEveryFieldUnset) {
@@ -204,6 +209,98 @@ TEST_F(ConfigEnvTest, PlacesAreCheckedWhenPlanning) {
     EXPECT_EQ(plan.bind, proc_bind::spread);
     ASSERT_EQ(plan.workers.size(), 2U);
     EXPECT_EQ(plan.workers[1].pus, (std::vector<int>{2, 3}));
+}
+
+// OpenMP's variables fill what TOPOS_* leaves unset (code > TOPOS_* > OMP_* > default).
+TEST_F(ConfigEnvTest, OmpVariablesFillWhatToposVariablesLeaveUnset) {
+    set("OMP_PLACES", "sockets");
+    set("OMP_PROC_BIND", "spread");
+    set("OMP_NUM_THREADS", "6");
+    topos::detail::placement_sources from;
+    auto opts = topos::detail::with_environment({}, from);
+    EXPECT_EQ(opts.places, "sockets");
+    EXPECT_EQ(opts.bind, proc_bind::spread);
+    EXPECT_EQ(opts.threads, 6U);
+    EXPECT_EQ(from.places, "OMP_PLACES");
+    EXPECT_EQ(from.bind, "OMP_PROC_BIND");
+    EXPECT_EQ(from.threads, "OMP_NUM_THREADS");
+
+    set("TOPOS_NUM_THREADS", "3");
+    opts = topos::detail::with_environment({.places = "cores", .bind = {}, .threads = {}}, from);
+    EXPECT_EQ(opts.places, "cores");
+    EXPECT_EQ(opts.threads, 3U);
+    EXPECT_EQ(from.places, "code");
+    EXPECT_EQ(from.bind, "OMP_PROC_BIND");
+    EXPECT_EQ(from.threads, "TOPOS_NUM_THREADS");
+}
+
+TEST_F(ConfigEnvTest, OmpListsGiveTheirFirstEntryAndAreChecked) {
+    set("OMP_NUM_THREADS", "4,2,1");
+    set("OMP_PROC_BIND", "spread,close");
+    const auto opts = topos::with_environment({});
+    EXPECT_EQ(opts.threads, 4U);
+    EXPECT_EQ(opts.bind, proc_bind::spread);
+
+    set("OMP_PROC_BIND", "close,sideways");
+    auto message = message_of([] { (void)topos::with_environment({}); });
+    EXPECT_EQ(message.rfind("OMP_PROC_BIND: ", 0), 0U) << message;
+    EXPECT_NE(message.find("'sideways'"), std::string::npos) << message;
+    ::unsetenv("OMP_PROC_BIND");
+
+    for (const char* bad : {"0", "x,2", ",4", "99999"}) {
+        SCOPED_TRACE(bad);
+        set("OMP_NUM_THREADS", bad);
+        message = message_of([] { (void)topos::with_environment({}); });
+        EXPECT_EQ(message.rfind("OMP_NUM_THREADS: '", 0), 0U) << message;
+    }
+}
+
+TEST_F(ConfigEnvTest, IgnoreOmpTurnsTheOmpVariablesOff) {
+    set("OMP_NUM_THREADS", "5");
+    set("OMP_PROC_BIND", "sideways"); // not even read
+    set("TOPOS_IGNORE_OMP", "1");
+    topos::detail::placement_sources from;
+    const auto opts = topos::detail::with_environment({}, from);
+    EXPECT_FALSE(opts.threads);
+    EXPECT_FALSE(opts.bind);
+    EXPECT_EQ(from.threads, "default");
+    EXPECT_TRUE(topos::detail::omp_variables_ignored());
+
+    set("TOPOS_IGNORE_OMP", "0");
+    EXPECT_FALSE(topos::detail::omp_variables_ignored());
+    set("TOPOS_IGNORE_OMP", "perhaps");
+    const auto message = message_of([] { (void)topos::with_environment({}); });
+    EXPECT_EQ(message, "TOPOS_IGNORE_OMP: 'perhaps' is not valid; expected true or false");
+}
+
+TEST_F(ConfigEnvTest, DisplayAffinityFallsBackToOmp) {
+    EXPECT_FALSE(topos::detail::display_affinity_from_environment());
+    set("OMP_DISPLAY_AFFINITY", "TRUE");
+    EXPECT_TRUE(topos::detail::display_affinity_from_environment());
+    set("TOPOS_DISPLAY_AFFINITY", "false");
+    EXPECT_FALSE(topos::detail::display_affinity_from_environment());
+    ::unsetenv("TOPOS_DISPLAY_AFFINITY");
+    set("OMP_DISPLAY_AFFINITY", "loud");
+    const auto message = message_of([] { (void)topos::detail::display_affinity_from_environment(); });
+    EXPECT_EQ(message, "OMP_DISPLAY_AFFINITY: 'loud' is not valid; expected true or false");
+    set("TOPOS_IGNORE_OMP", "true");
+    EXPECT_FALSE(topos::detail::display_affinity_from_environment());
+}
+
+TEST_F(ConfigEnvTest, APlacesListFromAVariableIsNamedWhenPlanning) {
+    const auto topo = topos::topology::synthetic("pack:1 core:4 pu:1");
+    set("OMP_PLACES", "{0:4}:99");
+    topos::detail::placement_sources from;
+    try {
+        (void)topos::detail::plan_from_environment(topo, {}, &from);
+        ADD_FAILURE() << "no places_error";
+    } catch (const topos::places_error& e) {
+        EXPECT_EQ(std::string(e.what()).rfind("OMP_PLACES: ", 0), 0U) << e.what();
+    }
+    set("TOPOS_PLACES", "{1:2}:2");
+    const auto plan = topos::detail::plan_from_environment(topo, {}, &from);
+    EXPECT_EQ(plan.places_text, "{1:2}:2");
+    EXPECT_EQ(from.places, "TOPOS_PLACES");
 }
 
 } // namespace
