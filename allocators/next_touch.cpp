@@ -553,3 +553,7 @@ void* next_touch_alloc(std::size_t bytes, const alloc_options& options) {
 
 } // namespace detail
 } // namespace topos
+
+namespace topos::detail {
+int memory_node_of_caller() noexcept { return current_node(); }
+} // namespace topos::detail

@@ -3,6 +3,10 @@
 // node is enough; placement across nodes is in tests/numa/test_numa_data.cpp).
 #include <topos/memory.hpp>
 #include <topos/next_touch.hpp>
+#include <topos/node_array.hpp>
+#include <topos/parallel.hpp>
+#include <topos/per_worker.hpp>
+#include <topos/replicated.hpp>
 
 #include <gtest/gtest.h>
 
@@ -10,7 +14,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <functional>
+#include <optional>
+#include <stdexcept>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -223,6 +232,246 @@ TEST(NextTouchDeathTest, ForeignFaultGoesToTheProgramsHandler) {
             std::_Exit(g_foreign_faults.load() == 1 && topos::armed_pages(b.p, b.bytes) == 0 ? 0 : 4);
         },
         ::testing::ExitedWithCode(0), "");
+}
+
+// ---- node_array layouts ------------------------------------------------------
+
+topos::runtime_options on_synthetic(const char* desc, std::optional<unsigned> threads = {}) {
+    return {.places = {}, .bind = topos::proc_bind::close, .threads = threads,
+            .topology = topos::topology::synthetic(desc)};
+}
+
+TEST(Layout, EvenByWorkersBlocksAndInterleavedBoundaries) {
+    const std::vector<int> nodes{0, 1, 2};
+    using topos::node_block;
+    EXPECT_EQ(topos::layout::even().split(10, 8, nodes, 4096),
+              (std::vector<node_block>{{0, 0, 3}, {1, 3, 6}, {2, 6, 10}}));
+    EXPECT_EQ(topos::layout::blocks({1, 0, 9}).split(10, 8, nodes, 4096),
+              (std::vector<node_block>{{0, 0, 1}, {1, 1, 1}, {2, 1, 10}}));
+    EXPECT_THROW((void)topos::layout::blocks({1, 2}).split(10, 8, nodes, 4096), topos::index_error);
+    EXPECT_THROW((void)topos::layout::blocks({1, 2, 3}).split(10, 8, nodes, 4096), topos::index_error);
+    EXPECT_THROW((void)topos::layout::blocks({5, 6, 0}).split(10, 8, nodes, 4096), topos::index_error);
+    EXPECT_THROW((void)topos::layout::interleaved(0), topos::memory_error);
+    // Interleaved, doubles, 2-page granules: 1024 elements a granule, round robin.
+    const auto il = topos::layout::interleaved(2).split(5000, 8, nodes, 4096);
+    EXPECT_EQ(il, (std::vector<node_block>{{0, 0, 1024}, {1, 1024, 2048}, {2, 2048, 3072}, {0, 3072, 4096},
+                                           {1, 4096, 5000}}));
+    // 24-byte elements: block j holds the elements whose first byte is in granule j.
+    const auto odd = topos::layout::interleaved(1).split(400, 24, {0, 1}, 4096);
+    ASSERT_EQ(odd.size(), 3U);
+    EXPECT_EQ(odd[0], (node_block{0, 0, 171}));   // 170 * 24 = 4080 < 4096 <= 171 * 24
+    EXPECT_EQ(odd[1], (node_block{1, 171, 342})); // 341 * 24 = 8184 < 8192
+    EXPECT_EQ(odd[2], (node_block{0, 342, 400}));
+}
+
+TEST(Layout, ByWorkersWeighsEachNodesWorkers) {
+    // Three workers, close: two on node 0, one on node 1.
+    topos::runtime rt(on_synthetic("pack:2 numa:1 core:2 pu:1", 3));
+    ASSERT_EQ(rt.plan().workers_on_node(0).size(), 2U);
+    ASSERT_EQ(rt.plan().workers_on_node(1).size(), 1U);
+    const auto blocks = topos::layout::by_workers(rt).split(3000, 8, {0, 1}, 4096);
+    EXPECT_EQ(blocks, (std::vector<topos::node_block>{{0, 0, 2000}, {1, 2000, 3000}}));
+    topos::node_array<std::uint64_t> a(rt, 3001, topos::layout::by_workers(rt));
+    EXPECT_EQ(a.block(0).end, 2000U); // floor(3001 * 2 / 3)
+    EXPECT_EQ(a.size(), 3001U);
+}
+
+TEST(Layout, ParallelConstructionAndLoopsFollowTheLayout) {
+    topos::runtime rt(on_synthetic("pack:2 numa:1 core:2 pu:1"));
+    struct counted {
+        counted() : node(topos::this_worker::node()) {}
+        int node;
+    };
+    for (const auto& l : {topos::layout::even(), topos::layout::interleaved(1), topos::layout::blocks({100, 50'000})}) {
+        topos::node_array<counted> a(rt, 50'100, l);
+        ASSERT_EQ(a.size(), 50'100U);
+        // Every element was built by a worker of its block's node (synthetic
+        // workers are not pinned, but each runs its node's inbox).
+        std::size_t on_node = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            on_node += a[i].node == a.node_of_index(i) ? 1U : 0U;
+        }
+        EXPECT_GT(on_node, a.size() / 2);
+        std::vector<std::atomic<int>> seen(a.size());
+        const auto before = rt.stats();
+        topos::parallel_for(rt, a, [&](std::size_t i) { seen[i].fetch_add(1); });
+        for (auto& s : seen) {
+            ASSERT_EQ(s.load(), 1);
+        }
+        const auto after = rt.stats();
+        EXPECT_EQ(after.iterations_on_data_node + after.iterations_off_data_node - before.iterations_on_data_node -
+                      before.iterations_off_data_node,
+                  a.size());
+    }
+}
+
+TEST(Layout, ConstructionFailureDestroysWhatWasBuilt) {
+    topos::runtime rt(on_synthetic("pack:2 numa:1 core:2 pu:1"));
+    static std::atomic<int> alive{0};
+    static std::atomic<int> made{0};
+    struct fragile {
+        fragile() {
+            if (made.fetch_add(1) == 30'000) {
+                throw std::runtime_error("element 30000");
+            }
+            alive.fetch_add(1);
+        }
+        fragile(const fragile&) = delete;
+        ~fragile() { alive.fetch_sub(1); }
+    };
+    EXPECT_THROW(topos::node_array<fragile>(rt, 40'000, topos::layout::even()), std::runtime_error);
+    EXPECT_EQ(alive.load(), 0);
+}
+
+TEST(Layout, RebalanceArmsEveryPage) {
+    topos::runtime rt(on_synthetic("pack:2 numa:1 core:2 pu:1"));
+    topos::node_array<double> a(rt, 100'000);
+    const std::size_t pages = (a.size() * sizeof(double) + k_page - 1) / k_page;
+    EXPECT_EQ(a.rebalance_on_next_touch(), pages);
+    EXPECT_EQ(topos::armed_pages(a.data(), a.size() * sizeof(double)), pages);
+    topos::parallel_for(rt, a, [&](std::size_t i) { a[i] = static_cast<double>(i); });
+    EXPECT_EQ(topos::armed_pages(a.data(), a.size() * sizeof(double)), 0U);
+    EXPECT_EQ(a[99'999], 99'999.0);
+}
+
+// ---- per_worker / per_node -----------------------------------------------------
+
+bool share_a_line(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) {
+    const auto lo_a = reinterpret_cast<std::uintptr_t>(a) / 64;
+    const auto hi_a = (reinterpret_cast<std::uintptr_t>(a) + a_bytes - 1) / 64;
+    const auto lo_b = reinterpret_cast<std::uintptr_t>(b) / 64;
+    const auto hi_b = (reinterpret_cast<std::uintptr_t>(b) + b_bytes - 1) / 64;
+    return lo_a <= hi_b && lo_b <= hi_a;
+}
+
+TEST(PerWorker, SlotsNeverShareALineAndCombineIsTheSerialResult) {
+    topos::runtime rt({.places = {}, .bind = {}, .threads = 4, .topology = {}});
+    topos::per_worker<std::uint64_t> sums(rt);
+    const std::size_t n = 1'000'000;
+    topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { sums.local() += i * i % 1013; });
+    std::uint64_t serial = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        serial += i * i % 1013;
+    }
+    EXPECT_EQ(sums.combine(std::plus<>{}), serial);
+    EXPECT_GE(sums.size(), 4U); // one per worker, plus the caller's when it took part
+    std::vector<const std::uint64_t*> slots;
+    for (const auto& s : sums) {
+        slots.push_back(&s);
+    }
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+        for (std::size_t j = i + 1; j < slots.size(); ++j) {
+            EXPECT_FALSE(share_a_line(slots[i], sizeof(std::uint64_t), slots[j], sizeof(std::uint64_t)))
+                << "slots " << i << " and " << j;
+        }
+    }
+}
+
+TEST(PerWorker, ExemplarOutsideThreadsAndNodes) {
+    topos::runtime rt(on_synthetic("pack:2 numa:1 core:2 pu:1"));
+    topos::per_worker<std::vector<int>> lists(rt, std::vector<int>{7});
+    EXPECT_EQ(lists.size(), 4U);
+    std::thread outside([&] { lists.local().push_back(8); });
+    outside.join();
+    lists.local().push_back(9); // this thread: another outside slot
+    EXPECT_EQ(lists.size(), 6U);
+    const auto all = lists.combine([](std::vector<int> a, const std::vector<int>& b) {
+        a.insert(a.end(), b.begin(), b.end());
+        return a;
+    });
+    EXPECT_EQ(std::count(all.begin(), all.end(), 7), 6);
+    EXPECT_EQ(std::count(all.begin(), all.end(), 8) + std::count(all.begin(), all.end(), 9), 2);
+
+    topos::per_node<std::atomic<long>> per(rt);
+    ASSERT_EQ(per.size(), 2U);
+    EXPECT_FALSE(share_a_line(&per.on_node(0), sizeof(long), &per.on_node(1), sizeof(long)));
+    topos::parallel_for(rt, 0, 10'000, [&](int) { per.local().fetch_add(1); });
+    EXPECT_EQ(per.combine(0L, [](long a, const std::atomic<long>& b) { return a + b.load(); }), 10'000);
+    EXPECT_THROW((void)per.on_node(5), topos::node_error);
+}
+
+// ---- replicated ------------------------------------------------------------------
+
+struct table {
+    std::array<std::uint64_t, 512> v{}; // 4 KiB: a torn copy would show mixed values
+};
+
+TEST(Replicated, LocalUpdateAndNodes) {
+    topos::runtime rt(on_synthetic("pack:2 numa:1 core:2 pu:1"));
+    table t;
+    t.v.fill(1);
+    topos::replicated<table> r(rt, t);
+    ASSERT_EQ(r.nodes(), (std::vector<int>{0, 1}));
+    EXPECT_NE(r.on_node(0).get(), r.on_node(1).get());
+    EXPECT_THROW((void)r.on_node(2), topos::node_error);
+    r.update([](table& x) { x.v.fill(2); });
+    EXPECT_EQ(r.on_node(0)->v[0], 2U);
+    EXPECT_EQ(r.on_node(1)->v[511], 2U);
+    // Workers of node k read copy k (by address).
+    std::atomic<int> wrong{0};
+    topos::task_group g(rt);
+    for (int node : {0, 1}) {
+        for (int k = 0; k < 8; ++k) {
+            g.run_on_node(node, [&] {
+                const auto view = r.local();
+                if (view.get() != r.on_node(topos::this_worker::node()).get()) {
+                    wrong.fetch_add(1);
+                }
+            });
+        }
+    }
+    g.wait();
+    EXPECT_EQ(wrong.load(), 0);
+    // A throwing update leaves the value as it was.
+    EXPECT_THROW(r.update([](table&) { throw std::runtime_error("no"); }), std::runtime_error);
+    EXPECT_EQ(r.on_node(1)->v[3], 2U);
+}
+
+TEST(Replicated, ReadersSeeOldOrNewNeverTorn) {
+    topos::runtime rt(on_synthetic("pack:2 numa:1 core:2 pu:1"));
+    topos::replicated<table> r(rt, table{});
+    std::atomic<bool> stop{false};
+    std::atomic<long> torn{0};
+    std::atomic<long> reads{0};
+    std::atomic<std::uint64_t> newest_seen{0};
+    auto reader = [&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            const auto view = r.local();
+            const std::uint64_t first = view->v[0];
+            for (std::uint64_t x : view->v) {
+                if (x != first) {
+                    torn.fetch_add(1);
+                    break;
+                }
+            }
+            std::uint64_t seen = newest_seen.load();
+            while (first > seen && !newest_seen.compare_exchange_weak(seen, first)) {
+            }
+            reads.fetch_add(1);
+        }
+    };
+    // One reader on a worker of each node (node inboxes: a waiting outside
+    // thread never takes those, so update's own waits cannot pick up an
+    // endless reader), and two outside threads.
+    topos::task_group readers(rt);
+    readers.run_on_node(0, reader);
+    readers.run_on_node(1, reader);
+    std::thread outside_a(reader);
+    std::thread outside_b(reader);
+    const std::uint64_t updates = 50;
+    for (std::uint64_t u = 1; u <= updates; ++u) {
+        r.update([u](table& x) { x.v.fill(u); });
+        // Visible everywhere once update returns.
+        ASSERT_EQ(r.on_node(0)->v[100], u);
+        ASSERT_EQ(r.on_node(1)->v[100], u);
+    }
+    stop.store(true);
+    readers.wait();
+    outside_a.join();
+    outside_b.join();
+    EXPECT_EQ(torn.load(), 0);
+    EXPECT_GT(reads.load(), 0);
+    EXPECT_LE(newest_seen.load(), updates);
 }
 
 } // namespace
