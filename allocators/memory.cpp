@@ -8,6 +8,7 @@
 #include "allocators/arena.hpp"
 #include "allocators/arena_stats.hpp"
 #include "allocators/numa_layer.hpp"
+#include "allocators/next_touch.hpp"
 #include "allocators/page_block.hpp"
 #include "allocators/region.hpp"
 #include "allocators/shared_mapping.hpp"
@@ -39,7 +40,8 @@ using detail::user_of;
 // The arena a small block under `policy` comes from.
 int small_node_for(const mem_policy& policy) {
     switch (policy.type()) {
-    case mem_policy::kind::local: return detail::current_node();
+    case mem_policy::kind::local:
+    case mem_policy::kind::next_touch: return detail::current_node();
     case mem_policy::kind::on_node:
     case mem_policy::kind::preferred: return policy.first_node();
     case mem_policy::kind::bind: {
@@ -203,6 +205,7 @@ std::string mem_policy::to_string() const {
     case kind::preferred: return "preferred(" + list() + ")";
     case kind::interleave: return m_all ? std::string("interleave(all)") : "interleave(" + list() + ")";
     case kind::bind: return "bind(" + list() + ")";
+    case kind::next_touch: return "next_touch";
     }
     return "local";
 }
@@ -212,6 +215,9 @@ std::string mem_policy::to_string() const {
 namespace detail {
 
 void* allocate_slow(std::size_t bytes, const mem_policy& policy, const alloc_options& options) {
+    if (policy.type() == mem_policy::kind::next_touch) {
+        return next_touch_alloc(bytes, options);
+    }
     if (bytes - 1 < k_small_max && options.alignment <= alignof(std::max_align_t) && is_pow2(options.alignment) &&
         !options.own_pages && !options.huge_pages) {
         return detail::small_alloc(bytes, alignof(std::max_align_t), small_node_for(policy));

@@ -254,7 +254,8 @@ bool apply_policy(void* p, std::size_t bytes, const mem_policy& policy) {
     }
     auto mode = os::mem_mode::local;
     switch (policy.type()) {
-    case mem_policy::kind::local: mode = os::mem_mode::local; break;
+    case mem_policy::kind::local:
+    case mem_policy::kind::next_touch: mode = os::mem_mode::local; break;
     case mem_policy::kind::on_node:
     case mem_policy::kind::bind: mode = os::mem_mode::bind; break;
     case mem_policy::kind::preferred: mode = os::mem_mode::preferred; break;

@@ -388,7 +388,8 @@ int charged_node(const mem_policy& policy) {
         return nodes.size() == 1 ? nodes.front() : -1;
     }
     case mem_policy::kind::local:
-    case mem_policy::kind::interleave: return -1;
+    case mem_policy::kind::interleave:
+    case mem_policy::kind::next_touch: return -1;
     }
     return -1;
 }
@@ -455,7 +456,19 @@ page_header* header_of(const void* p) noexcept {
     return (h != nullptr && h->m_magic == k_page_magic) ? h : nullptr;
 }
 
+std::atomic<next_touch_release_fn> g_next_touch_release{nullptr};
+
 void page_free(page_header* h) noexcept {
+    if (h->m_next_touch) {
+        // Armed pages leave the next-touch registry before the mapping goes
+        // (so no later mapping at these addresses is taken for them). An
+        // armed block is never cached (m_cache_node is -1), so it is unmapped below.
+        // acquire: pairs with the release store in next_touch.cpp made before any block was flagged
+        if (const next_touch_release_fn release = g_next_touch_release.load(std::memory_order_acquire)) {
+            release(user_of(h), h->m_map_bytes - h->m_user_offset);
+        }
+        h->m_next_touch = false;
+    }
     if (h->m_cache_node >= 0) {
         pages_count().add(h->m_node, -static_cast<std::int64_t>(h->m_user_bytes), 0);
         if (h->m_user_bytes > k_medium_max) { // large: only medium requests get medium blocks

@@ -25,6 +25,7 @@ struct page_header {
     int m_cache_node = -1;         // medium or large block: the node whose cache takes it back; -1 unmapped when freed
     bool m_committed = true;       // cached medium block: its pages may be resident
     bool m_zeroed = true;          // the user bytes are known zero (fresh or dropped pages), for calloc
+    bool m_next_touch = false;     // some pages were armed for next-touch (next_touch.cpp); never cached then
     page_header* m_next_cached = nullptr; // medium or large cache list (the cache's lock)
 };
 
@@ -69,6 +70,12 @@ void check_alignment(std::size_t alignment);
 void* page_alloc(std::size_t bytes, const mem_policy& policy, const alloc_options& options);
 // post: the header of the page block p lies in; nullptr when p lies in none.
 page_header* header_of(const void* p) noexcept;
+// Called by page_free for a block with m_next_touch set, with its user
+// range: drops the range from the next-touch registry. Set by next_touch.cpp
+// before it flags any block (the drop-in malloc never sets it).
+using next_touch_release_fn = void (*)(void* user, std::size_t bytes) noexcept;
+extern std::atomic<next_touch_release_fn> g_next_touch_release;
+
 // pre: h heads a live page block. post: cached (medium) or unmapped.
 void page_free(page_header* h) noexcept;
 // Unmaps every block the medium caches hold.

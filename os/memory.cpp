@@ -183,6 +183,20 @@ int bind_range(void* p, std::size_t bytes, mem_mode mode, const node_mask& nodes
     return rc == 0 ? 0 : errno;
 }
 
+int protect(void* p, std::size_t bytes, bool access) noexcept {
+    return mprotect(p, bytes, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0 ? 0 : errno;
+}
+
+int populate_write(void* p, std::size_t bytes) noexcept {
+#ifdef MADV_POPULATE_WRITE
+    return madvise(p, bytes, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
+#else
+    (void)p;
+    (void)bytes;
+    return EINVAL;
+#endif
+}
+
 bool thread_policy_is_default() noexcept {
     int mode = -1;
     return get_mempolicy(&mode, nullptr, 0, nullptr, 0) == 0 && mode == MPOL_DEFAULT;

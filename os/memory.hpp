@@ -66,6 +66,18 @@ void advise_no_huge(void* p, std::size_t bytes) noexcept;
 /// the kernel would not say.
 [[nodiscard]] bool page_resident(const void* page) noexcept;
 
+/// pre: page-aligned range of a mapping of this process.
+/// post: 0 when the range is now readable and writable (`access`) or
+/// inaccessible (PROT_NONE); errno of mprotect(2) otherwise (ENOMEM when
+/// the split would pass vm.max_map_count). Async-signal-safe.
+[[nodiscard]] int protect(void* p, std::size_t bytes, bool access) noexcept;
+
+/// pre: page-aligned read-write range of a private anonymous mapping.
+/// post: 0 when every page is present and writable (MADV_POPULATE_WRITE,
+/// Linux 5.14; new pages are placed by the range's policy as if the caller
+/// wrote them, nothing is modified); errno otherwise (EINVAL on older kernels).
+[[nodiscard]] int populate_write(void* p, std::size_t bytes) noexcept;
+
 /// Bits of a kernel node mask: Linux has at most 1024 nodes.
 inline constexpr std::size_t k_node_mask_bits = 1024;
 /// A node mask in the kernel's layout (bit n = kernel node n).

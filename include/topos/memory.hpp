@@ -39,6 +39,7 @@ public:
         preferred,  ///< one node first, others when it is full
         interleave, ///< pages round-robin over a node set (all nodes by default)
         bind,       ///< bound to a node set
+        next_touch, ///< armed for next-touch migration (next_touch.hpp): each page moves to the node of the thread that touches it next
     };
     /// Largest node id + 1 a policy can name. Kept small because policies
     /// are values passed to every allocation (and held by every allocator).
@@ -47,6 +48,11 @@ public:
     constexpr mem_policy() noexcept = default;
 
     [[nodiscard]] static mem_policy local() noexcept { return {}; }
+    /// A page block (own pages, never a shared small block) whose pages are
+    /// armed for next-touch migration as soon as it is mapped (see
+    /// next_touch.hpp): each page then lands on the node of the thread that
+    /// touches it first, even where a reused block's pages were present.
+    [[nodiscard]] static mem_policy next_touch() noexcept { return {kind::next_touch, false, {}}; }
     /// Throws node_error when the host has no such node.
     [[nodiscard]] static mem_policy on_node(int node);
     /// Throws node_error when the host has no such node.

@@ -5,11 +5,14 @@
 #include <topos/allocator.hpp>
 #include <topos/error.hpp>
 #include <topos/memory.hpp>
+#include <topos/next_touch.hpp>
 #include <topos/node_array.hpp>
 #include <topos/numa_lock.hpp>
 #include <topos/parallel.hpp>
+#include <topos/per_worker.hpp>
 #include <topos/placement.hpp>
 #include <topos/range.hpp>
+#include <topos/replicated.hpp>
 #include <topos/runtime.hpp>
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
