@@ -39,6 +39,7 @@
 #include <topos/detail/sched_core.hpp>
 #include <topos/runtime.hpp>
 
+#include <type_traits>
 #include <utility>
 
 namespace topos {
@@ -63,6 +64,13 @@ public:
         } else {
             detail::submit(*m_core.m_runtime, t, -1);
         }
+    }
+
+    /// Runs f() like run(f), with a label that observers and traces show
+    /// (topos/observer.hpp). `label` must outlive the runtime: a literal.
+    template <class F>
+    void run(const char* label, F&& f) {
+        run(detail::labelled_fn<std::decay_t<F>>{label, std::forward<F>(f)});
     }
 
     /// Runs f() on a worker of NUMA node `node` (logical id) when the runtime

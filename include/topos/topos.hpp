@@ -7,6 +7,7 @@
 #include <topos/memory.hpp>
 #include <topos/node_array.hpp>
 #include <topos/numa_lock.hpp>
+#include <topos/observer.hpp>
 #include <topos/parallel.hpp>
 #include <topos/placement.hpp>
 #include <topos/runtime.hpp>

@@ -31,10 +31,15 @@ inline constexpr std::size_t k_task_storage = 32;
 
 /// One spawned task. Frames are 64 bytes (one cache line) and come from the
 /// spawning worker's free list, so a spawn does not call malloc.
+/// What a task frame's invoke function does: skip (destroy the callable),
+/// run (run it, then destroy it), or label (return the label of a callable
+/// stored by task_group::run(label, f), else nullptr; destroys nothing).
+enum class task_op : unsigned char { skip, run, label };
+
 struct alignas(cache_line) task {
-    /// Runs (when `run`) and then always destroys the stored callable. May throw
-    /// what the callable throws; the callable is destroyed either way.
-    using invoke_fn = void (*)(task*, bool run);
+    /// Does `op`. For skip and run, the stored callable is destroyed either
+    /// way; may throw what the callable throws. Returns the label for `label`.
+    using invoke_fn = const char* (*)(task*, task_op op);
 
     invoke_fn m_invoke = nullptr;
     group_core* m_group = nullptr;
@@ -44,28 +49,53 @@ struct alignas(cache_line) task {
 };
 static_assert(sizeof(task) == cache_line);
 
+/// A callable with a label for observers and traces (task_group::run(label, f)).
 template <class Fn>
-void invoke_inline(task* self, bool run) {
+struct labelled_fn {
+    const char* m_label;
+    Fn m_fn;
+    void operator()() { m_fn(); }
+};
+
+template <class Fn>
+struct label_of {
+    static const char* get(const Fn& /*fn*/) noexcept { return nullptr; }
+};
+template <class Fn>
+struct label_of<labelled_fn<Fn>> {
+    static const char* get(const labelled_fn<Fn>& fn) noexcept { return fn.m_label; }
+};
+
+template <class Fn>
+const char* invoke_inline(task* self, task_op op) {
     Fn* fn = std::launder(reinterpret_cast<Fn*>(self->m_storage));
+    if (op == task_op::label) [[unlikely]] {
+        return label_of<Fn>::get(*fn);
+    }
     struct destroy_at_exit {
         Fn* fn;
         ~destroy_at_exit() { fn->~Fn(); }
     } guard{fn};
-    if (run) {
+    if (op == task_op::run) {
         (*fn)();
     }
+    return nullptr;
 }
 
 template <class Fn>
-void invoke_boxed(task* self, bool run) {
+const char* invoke_boxed(task* self, task_op op) {
     Fn* fn = *std::launder(reinterpret_cast<Fn**>(self->m_storage));
+    if (op == task_op::label) [[unlikely]] {
+        return label_of<Fn>::get(*fn);
+    }
     struct delete_at_exit {
         Fn* fn;
         ~delete_at_exit() { delete fn; }
     } guard{fn};
-    if (run) {
+    if (op == task_op::run) {
         (*fn)();
     }
+    return nullptr;
 }
 
 /// Stores `f` in the frame (inline when it fits, boxed otherwise). May throw
