@@ -59,6 +59,10 @@ public:
     /// event site loads it (relaxed) and calls m_hub only when it is true.
     /// Read-mostly, on its own line.
     alignas(cache_line) std::atomic<bool> m_observed{false};
+    /// Cancellation walks in progress (scheduler/cancel.cpp): read by every
+    /// registration of a nested group, written by cancel(). Same line.
+    std::atomic<std::uint32_t> m_cancel_walks{0};
+    std::uint64_t m_cancel_epoch = 0; ///< numbers the walks; under every slot's m_groups_lock
     std::unique_ptr<observer_hub> m_hub; ///< observers and the trace (scheduler/observer.hpp)
 
     runtime& m_owner;

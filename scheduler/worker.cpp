@@ -42,11 +42,14 @@ void worker::execute(task* t) noexcept {
         label = m_rt.m_hub->task_begin(*this, t, !run);
     }
     if (run) [[likely]] {
+        group_core* const outer = m_current_group; // groups created by the task nest in g
+        m_current_group = g;
         try {
             t->m_invoke(t, task_op::run);
         } catch (...) {
             g->record_exception(std::current_exception());
         }
+        m_current_group = outer;
     } else {
         try {
             t->m_invoke(t, task_op::skip);
