@@ -41,6 +41,7 @@ runtime_core::runtime_core(runtime& owner, const runtime_options& options)
                                                                           .threads = options.threads})),
       m_display_affinity(detail::display_affinity_from_environment()) {
     m_push_fence = !os::enable_membarrier();
+    m_hub = std::make_unique<observer_hub>(*this, m_plan.workers.size() + k_guest_slots);
     build_domains();
     note_degraded_start();
     decide_guests();
@@ -156,6 +157,7 @@ void runtime_core::abort_start() noexcept {
 
 runtime_core::~runtime_core() {
     stop_and_join();
+    m_hub->finish(collect_stats());
     destroy_workers();
 }
 

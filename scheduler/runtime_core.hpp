@@ -9,6 +9,7 @@
 // affinity display.
 #pragma once
 
+#include "scheduler/observer.hpp"
 #include "scheduler/worker.hpp"
 
 #include <topos/placement.hpp>
@@ -43,6 +44,8 @@ public:
     [[nodiscard]] node_domain* domain_of_node(int node) const noexcept;
     /// Adds a line to degraded(); any thread.
     void add_degraded(std::string line);
+    /// The counters of every worker and guest slot (runtime::stats()).
+    [[nodiscard]] runtime_stats collect_stats() const;
 
     /// Workers parked (or about to park) in this runtime. Every worker_core
     /// reads it after each push; written only when a worker goes to sleep or
@@ -51,6 +54,16 @@ public:
     /// True when membarrier(2) is unavailable and push must fence itself.
     /// Set before any worker exists, read-only afterwards.
     bool m_push_fence = false;
+
+    /// Someone watches: an observer is installed or TOPOS_TRACE is set. Every
+    /// event site loads it (relaxed) and calls m_hub only when it is true.
+    /// Read-mostly, on its own line.
+    alignas(cache_line) std::atomic<bool> m_observed{false};
+    /// Cancellation walks in progress (scheduler/cancel.cpp): read by every
+    /// registration of a nested group, written by cancel(). Same line.
+    std::atomic<std::uint32_t> m_cancel_walks{0};
+    std::uint64_t m_cancel_epoch = 0; ///< numbers the walks; under every slot's m_groups_lock
+    std::unique_ptr<observer_hub> m_hub; ///< observers and the trace (scheduler/observer.hpp)
 
     runtime& m_owner;
     topology m_topology;

@@ -28,9 +28,13 @@ void count_affine_iterations(std::size_t on_node, std::size_t off_node) noexcept
 
 } // namespace detail
 
-runtime_stats runtime::stats() const {
+runtime_stats runtime::stats() const { return m_core->collect_stats(); }
+
+namespace detail {
+
+runtime_stats runtime_core::collect_stats() const {
     runtime_stats s;
-    for (const detail::worker* w : m_core->m_workers) {
+    for (const worker* w : m_workers) {
         s.iterations_on_data_node += w->m_iterations_on_node.get();
         s.iterations_off_data_node += w->m_iterations_off_node.get();
         if (w->is_guest()) {
@@ -43,7 +47,7 @@ runtime_stats runtime::stats() const {
         worker_stats ws;
         ws.index = w->m_index;
         ws.node = w->m_node;
-        ws.pus = m_core->m_plan.workers[w->m_index].pus;
+        ws.pus = m_plan.workers[w->m_index].pus;
         ws.bound = w->m_bound;
         ws.memory_on_node = w->m_memory_on_node;
         ws.tasks_run = w->m_tasks_run.get();
@@ -64,6 +68,8 @@ runtime_stats runtime::stats() const {
     }
     return s;
 }
+
+} // namespace detail
 
 std::vector<std::string> runtime::degraded() const {
     std::lock_guard lock(m_core->m_degraded_lock);

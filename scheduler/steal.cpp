@@ -73,6 +73,9 @@ task* worker::steal_from(const std::vector<worker*>& victims, owner_counter& sto
         const auto r = victim->m_deque.steal();
         if (r.status == steal_status::success) {
             stolen.bump();
+            if (m_rt.m_observed.load(std::memory_order_relaxed)) [[unlikely]] { // relaxed: a hint
+                m_rt.m_hub->steal(*this, victim, victim->m_node, &stolen == &m_steals_remote);
+            }
             return r.value;
         }
         if (r.status == steal_status::lost) {
@@ -90,6 +93,9 @@ task* worker::steal_remote(scan_mode mode) {
         }
         if (task* t = target.m_domain->m_inbox.pop()) {
             m_steals_remote.bump();
+            if (m_rt.m_observed.load(std::memory_order_relaxed)) [[unlikely]] { // relaxed: a hint
+                m_rt.m_hub->steal(*this, nullptr, target.m_domain->m_node, true);
+            }
             return t;
         }
         if (task* t = steal_from(target.m_victims, m_steals_remote)) {

@@ -148,9 +148,11 @@ void group_core::record_exception(std::exception_ptr e) noexcept {
             m_exception = std::move(e);
         }
     }
-    // relaxed: finish_one()'s release decrement publishes these to the waiter.
+    // relaxed: finish_one()'s release decrement publishes it to the waiter.
     m_failed.store(true, std::memory_order_relaxed);
-    m_cancelled.store(true, std::memory_order_relaxed);
+    if (!m_cancelled.load(std::memory_order_relaxed)) {
+        cancel_group(*this); // the group and the groups nested in it
+    }
 }
 
 void wait_for(group_core& g) {

@@ -34,21 +34,34 @@ bool worker::is_guest() const noexcept { return m_index >= m_rt.m_worker_count; 
 void worker::execute(task* t) noexcept {
     TOPOS_ASSERT(t != nullptr && t->m_group != nullptr, "execute: a task without a group");
     group_core* g = t->m_group;
-    if (!g->m_cancelled.load(std::memory_order_relaxed)) [[likely]] {
+    const bool run = !g->m_cancelled.load(std::memory_order_relaxed);
+    // relaxed: a hint; the hub rechecks who to call (see observer.hpp).
+    const bool observed = m_rt.m_observed.load(std::memory_order_relaxed);
+    const char* label = nullptr;
+    if (observed) [[unlikely]] {
+        label = m_rt.m_hub->task_begin(*this, t, !run);
+    }
+    if (run) [[likely]] {
+        group_core* const outer = m_current_group; // groups created by the task nest in g
+        m_current_group = g;
         try {
-            t->m_invoke(t, true);
+            t->m_invoke(t, task_op::run);
         } catch (...) {
             g->record_exception(std::current_exception());
         }
+        m_current_group = outer;
     } else {
         try {
-            t->m_invoke(t, false);
+            t->m_invoke(t, task_op::skip);
         } catch (...) {
             g->record_exception(std::current_exception()); // a throwing destructor
         }
     }
     release(t);
     m_tasks_run.bump();
+    if (observed) [[unlikely]] {
+        m_rt.m_hub->task_end(*this, label, !run);
+    }
     g->finish_one(); // last: the group may be gone once its count reaches zero
 }
 
@@ -81,7 +94,14 @@ task* worker::park_or_find(const group_core* waiting_for) {
     const bool done = waiting_for != nullptr && waiting_for->pending() == 0;
     if (t == nullptr && !stopping && !done && !m_last_scan_lost) {
         m_parks.bump();
+        const bool observed = m_rt.m_observed.load(std::memory_order_relaxed); // relaxed: a hint
+        if (observed) [[unlikely]] {
+            m_rt.m_hub->park(*this);
+        }
         m_parker.park(generation);
+        if (observed) [[unlikely]] {
+            m_rt.m_hub->wake(*this);
+        }
     }
     if (sleeper) {
         leave_sleep();
@@ -146,6 +166,7 @@ bool worker::domain_has_work() const noexcept {
 
 void worker::main_loop() {
     tls_worker = this;
+    m_rt.m_hub->worker_started(*this);
     // A worker starts idle: its domain's m_idle already counts it.
     for (task* t = idle_loop(); t != nullptr;) {
         execute(t);
@@ -155,6 +176,7 @@ void worker::main_loop() {
             t = idle_loop();
         }
     }
+    m_rt.m_hub->worker_stopped(*this);
     tls_worker = nullptr;
 }
 

@@ -6,6 +6,7 @@
 #include "topology/config.hpp"
 #include "topology/places_internal.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -180,6 +181,36 @@ std::optional<std::string> topology_spec_from_environment() { return env_value("
 bool display_affinity_from_environment() {
     const auto s = setting_from_environment("DISPLAY_AFFINITY");
     return s && parse_switch(s->variable, s->value);
+}
+
+std::optional<std::string> trace_path_from_environment() { return env_value("TOPOS_TRACE"); }
+
+std::size_t trace_events_from_environment() {
+    constexpr std::size_t k_default = std::size_t{1} << 20;
+    constexpr std::uint64_t k_most = std::uint64_t{1} << 32;
+    const auto value = env_value("TOPOS_TRACE_EVENTS");
+    if (!value) {
+        return k_default;
+    }
+    const std::string_view v = trim(*value);
+    std::uint64_t n = 0;
+    bool valid = !v.empty();
+    for (char c : v) {
+        if (!is_digit(c)) {
+            valid = false;
+            break;
+        }
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+        if (n > k_most) {
+            valid = false; // also stops before the accumulator could overflow
+            break;
+        }
+    }
+    if (!valid || n == 0) {
+        throw config_error("TOPOS_TRACE_EVENTS: '" + printable(*value) +
+                           "' is not valid; expected a whole number of events per worker from 1 to 4294967296");
+    }
+    return static_cast<std::size_t>(n);
 }
 
 } // namespace detail

@@ -6,6 +6,7 @@
 
 #include <topos/placement.hpp>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -42,5 +43,14 @@ struct placement_sources {
 /// false when unset or empty. Throws config_error naming the
 /// variable and its value when it is neither true nor false.
 [[nodiscard]] bool display_affinity_from_environment();
+
+/// post: the path TOPOS_TRACE names (a trace is written there when a
+/// runtime is destroyed), or nothing when it is unset or empty.
+[[nodiscard]] std::optional<std::string> trace_path_from_environment();
+
+/// post: TOPOS_TRACE_EVENTS, the most events a trace records per worker;
+/// 1048576 when unset or empty. Throws config_error naming the variable and
+/// its value when it is not a whole number from 1 to 2^32.
+[[nodiscard]] std::size_t trace_events_from_environment();
 
 } // namespace topos::detail

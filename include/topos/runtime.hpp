@@ -48,6 +48,7 @@
 #include <topos/detail/sched_core.hpp>
 #include <topos/error.hpp>
 #include <topos/memory.hpp> // memory_error
+#include <topos/observer.hpp>
 #include <topos/placement.hpp>
 #include <topos/topology.hpp>
 
@@ -141,6 +142,9 @@ public:
     /// Lines that say what the runtime could not do here (pinning refused,
     /// no NUMA memory policy, ...). Empty when everything worked.
     [[nodiscard]] std::vector<std::string> degraded() const;
+    /// Installs `o` (topos/observer.hpp) until the returned observation ends
+    /// or the runtime is destroyed. `o` must outlive both.
+    [[nodiscard]] observation observe(observer& o);
 
 private:
     friend struct detail::runtime_access;

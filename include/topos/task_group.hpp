@@ -23,7 +23,18 @@
 //    then empty, not cancelled, and reusable. Waiting again returns at once.
 //  - A task that throws cancels the group. cancel() makes tasks that have not
 //    started yet skip their body (they still count as finished); running tasks
-//    are not interrupted. Cancellation does not reach nested groups.
+//    are not interrupted (they may poll is_cancelling()).
+//
+// Cancellation reaches nested groups. A group created inside a task of group
+// P (on a worker of the same runtime, including an outside thread helping in
+// wait()) is nested in P; nesting is transitive. Guarantee: when cancel() (or
+// the throw that cancels) returns, every nested group that exists is
+// cancelled too, and a group created afterwards inside a task of a cancelled
+// group starts cancelled. So no task of the cancelled tree that a worker
+// takes after cancel() returned runs its body. The propagation happens at
+// cancel time, walking the groups registered per worker; a task start checks
+// only its own group's flag. wait() ends its own group's cancellation, not
+// its parent's or its children's.
 //  - Tasks may run() into their own group and may create and wait on nested
 //    groups. Calling run() from outside while another thread waits is allowed
 //    only from tasks of the same group.
@@ -39,6 +50,7 @@
 #include <topos/detail/sched_core.hpp>
 #include <topos/runtime.hpp>
 
+#include <type_traits>
 #include <utility>
 
 namespace topos {
@@ -47,8 +59,19 @@ class task_group {
 public:
     /// A group on the process's default runtime.
     task_group() : task_group(runtime::default_runtime()) {}
-    explicit task_group(runtime& rt) noexcept : m_core(&detail::runtime_access::core(rt)), m_runtime(&rt) {}
-    ~task_group() { wait_noexcept(); }
+    explicit task_group(runtime& rt) noexcept : m_core(&detail::runtime_access::core(rt)), m_runtime(&rt) {
+        m_core.m_id = detail::next_group_id();
+        detail::worker_core* w = detail::tls_worker;
+        if (w != nullptr && w->m_runtime == m_core.m_runtime && w->m_current_group != nullptr) {
+            detail::enter_nested(*w, *w->m_current_group, m_core);
+        }
+    }
+    ~task_group() {
+        wait_noexcept();
+        if (m_core.m_home != nullptr) {
+            detail::leave_nested(m_core);
+        }
+    }
 
     task_group(const task_group&) = delete;
     task_group& operator=(const task_group&) = delete;
@@ -63,6 +86,13 @@ public:
         } else {
             detail::submit(*m_core.m_runtime, t, -1);
         }
+    }
+
+    /// Runs f() like run(f), with a label that observers and traces show
+    /// (topos/observer.hpp). `label` must outlive the runtime: a literal.
+    template <class F>
+    void run(const char* label, F&& f) {
+        run(detail::labelled_fn<std::decay_t<F>>{label, std::forward<F>(f)});
     }
 
     /// Runs f() on a worker of NUMA node `node` (logical id) when the runtime
@@ -91,10 +121,9 @@ public:
         }
     }
 
-    /// Skips tasks of this group that have not started. Thread-safe.
-    void cancel() noexcept {
-        m_core.m_cancelled.store(true, std::memory_order_relaxed); // a hint: tasks check it before starting
-    }
+    /// Skips tasks of this group, and of the groups nested in it, that have
+    /// not started (see "Cancellation" above). Thread-safe.
+    void cancel() noexcept { detail::cancel_group(m_core); }
     /// True after cancel() or a throwing task, until wait() returns.
     [[nodiscard]] bool is_cancelling() const noexcept { return m_core.m_cancelled.load(std::memory_order_relaxed); }
 

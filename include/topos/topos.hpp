@@ -8,6 +8,7 @@
 #include <topos/next_touch.hpp>
 #include <topos/node_array.hpp>
 #include <topos/numa_lock.hpp>
+#include <topos/observer.hpp>
 #include <topos/parallel.hpp>
 #include <topos/per_worker.hpp>
 #include <topos/placement.hpp>

@@ -31,10 +31,15 @@ inline constexpr std::size_t k_task_storage = 32;
 
 /// One spawned task. Frames are 64 bytes (one cache line) and come from the
 /// spawning worker's free list, so a spawn does not call malloc.
+/// What a task frame's invoke function does: skip (destroy the callable),
+/// run (run it, then destroy it), or label (return the label of a callable
+/// stored by task_group::run(label, f), else nullptr; destroys nothing).
+enum class task_op : unsigned char { skip, run, label };
+
 struct alignas(cache_line) task {
-    /// Runs (when `run`) and then always destroys the stored callable. May throw
-    /// what the callable throws; the callable is destroyed either way.
-    using invoke_fn = void (*)(task*, bool run);
+    /// Does `op`. For skip and run, the stored callable is destroyed either
+    /// way; may throw what the callable throws. Returns the label for `label`.
+    using invoke_fn = const char* (*)(task*, task_op op);
 
     invoke_fn m_invoke = nullptr;
     group_core* m_group = nullptr;
@@ -44,28 +49,53 @@ struct alignas(cache_line) task {
 };
 static_assert(sizeof(task) == cache_line);
 
+/// A callable with a label for observers and traces (task_group::run(label, f)).
 template <class Fn>
-void invoke_inline(task* self, bool run) {
+struct labelled_fn {
+    const char* m_label;
+    Fn m_fn;
+    void operator()() { m_fn(); }
+};
+
+template <class Fn>
+struct label_of {
+    static const char* get(const Fn& /*fn*/) noexcept { return nullptr; }
+};
+template <class Fn>
+struct label_of<labelled_fn<Fn>> {
+    static const char* get(const labelled_fn<Fn>& fn) noexcept { return fn.m_label; }
+};
+
+template <class Fn>
+const char* invoke_inline(task* self, task_op op) {
     Fn* fn = std::launder(reinterpret_cast<Fn*>(self->m_storage));
+    if (op == task_op::label) [[unlikely]] {
+        return label_of<Fn>::get(*fn);
+    }
     struct destroy_at_exit {
         Fn* fn;
         ~destroy_at_exit() { fn->~Fn(); }
     } guard{fn};
-    if (run) {
+    if (op == task_op::run) {
         (*fn)();
     }
+    return nullptr;
 }
 
 template <class Fn>
-void invoke_boxed(task* self, bool run) {
+const char* invoke_boxed(task* self, task_op op) {
     Fn* fn = *std::launder(reinterpret_cast<Fn**>(self->m_storage));
+    if (op == task_op::label) [[unlikely]] {
+        return label_of<Fn>::get(*fn);
+    }
     struct delete_at_exit {
         Fn* fn;
         ~delete_at_exit() { delete fn; }
     } guard{fn};
-    if (run) {
+    if (op == task_op::run) {
         (*fn)();
     }
+    return nullptr;
 }
 
 /// Stores `f` in the frame (inline when it fits, boxed otherwise). May throw
@@ -147,13 +177,36 @@ struct group_core {
     void record_exception(std::exception_ptr e) noexcept;   // scheduler/task_group.cpp
 
     std::atomic<std::uint64_t> m_state{0};
-    std::atomic<bool> m_cancelled{false}; ///< a hint read before running each task
+    std::atomic<bool> m_cancelled{false}; ///< read before running each task; set by cancel_group()
     std::atomic<bool> m_failed{false};    ///< some task threw; m_exception holds the first
     runtime_core* m_runtime;
     spin_lock m_lock;                    ///< guards the three fields below and W
     group_waiter* m_waiters = nullptr;
     std::exception_ptr m_exception;
+
+    // Nesting, for cancellation (scheduler/cancel.cpp). A group created in a
+    // task of a group of the same runtime is registered in the list of the
+    // worker slot that created it, with the id of that task's group; cancel
+    // finds the nested groups there. Ids, not pointers: a parent may be gone
+    // while a heap-allocated child lives on.
+    std::uint64_t m_id = 0;        ///< unique in the process; never 0
+    std::uint64_t m_parent_id = 0; ///< 0: not nested (not registered)
+    worker_core* m_home = nullptr; ///< the slot whose list holds it
+    group_core* m_list_prev = nullptr;
+    group_core* m_list_next = nullptr;
+    std::uint64_t m_cancel_mark = 0; ///< the last cancellation walk that reached it
 };
+
+/// A group id unique in the process: per-thread blocks of a global counter.
+void refill_group_ids(std::uint64_t& next, std::uint64_t& end) noexcept; // scheduler/cancel.cpp
+[[nodiscard]] inline std::uint64_t next_group_id() noexcept {
+    thread_local std::uint64_t next = 0;
+    thread_local std::uint64_t end = 0;
+    if (next == end) [[unlikely]] {
+        refill_group_ids(next, end);
+    }
+    return next++;
+}
 
 /// The worker the calling thread is, or nullptr for threads outside any runtime.
 extern constinit thread_local worker_core* tls_worker;
@@ -218,6 +271,16 @@ struct worker_core {
     /// True when membarrier(2) is unavailable and push must fence itself.
     bool m_push_fence;
     task* m_free = nullptr; ///< owner-private free list
+    /// Owner-private: the group of the task this slot runs now (nullptr
+    /// between tasks); a group created meanwhile is nested in it.
+    group_core* m_current_group = nullptr;
+    /// The nested groups created on this slot, oldest first. The owner links
+    /// and unlinks without the lock unless a cancellation walk is on (see
+    /// scheduler/cancel.cpp); the walk takes the lock.
+    group_core* m_groups_head = nullptr;
+    group_core* m_groups_tail = nullptr;
+    std::atomic<bool> m_groups_changing{false}; ///< the owner is linking or unlinking without the lock
+    spin_lock m_groups_lock;
     /// Frames of ours released by other workers (a Treiber stack, many pushers,
     /// the owner takes all at once). On its own line: other threads write it.
     alignas(cache_line) std::atomic<task*> m_remote_free{nullptr};
@@ -236,6 +299,13 @@ void check_node(const runtime_core& rt, int node);
 [[nodiscard]] bool on_node(const runtime_core& rt, int node) noexcept;
 /// Blocks until the group's count is zero, helping when called on a worker.
 void wait_for(group_core& g);
+/// Registers a group created on worker slot `w` inside a task of group
+/// `parent` (same runtime); it starts cancelled when `parent` is.
+void enter_nested(worker_core& w, group_core& parent, group_core& g) noexcept;
+/// Unregisters a nested group (any thread).
+void leave_nested(group_core& g) noexcept;
+/// Cancels `g` and every group nested in it (scheduler/cancel.cpp).
+void cancel_group(group_core& g) noexcept;
 
 /// Lends the calling outside thread one of the runtime's guest slots (a deque
 /// and a free list without a thread of their own), so that it runs tasks while

@@ -1,0 +1,181 @@
+// scheduler/cancel.cpp - cancellation that reaches nested groups.
+//
+// A group created inside a task (on a worker slot of the group's runtime) is
+// registered in that slot's list with its parent's id (task_group.hpp has the
+// guarantee). Registering costs the owner no atomic read-modify-write: the
+// slot's owner links and unlinks under no lock, announcing it in
+// m_groups_changing, unless a walk is on (runtime_core::m_cancel_walks), and
+// then it takes the slot's lock. A walk (cancel) counts itself in
+// m_cancel_walks, runs membarrier(2) (a fence on every running thread, the
+// owners' included), waits until no owner is in the middle of an unlocked
+// change, and takes every slot's lock in index order. Either an owner's
+// unlocked change finished before (and the walk waited for it), or its load
+// of m_cancel_walks comes after the fence and it takes the lock. This is the
+// asymmetric Dekker of worker_core::push() (Lê et al., DOI
+// 10.1145/2442516.2442524, for the orders), applied to the group lists.
+//
+// With every lock held the walk marks the cancelled group, then, pass after
+// pass, every listed group whose parent is marked; each slot's list is in
+// creation order, so one pass covers a chain created on one slot, and a pass
+// is repeated only while it marked something. A group registered after the
+// walk reads its parent's flag after linking itself: it sees the flag the
+// walk set (before releasing the locks) or is marked by the walk.
+#include "scheduler/runtime_core.hpp"
+
+#include "os/membarrier.hpp"
+
+#include <mutex>
+
+namespace topos::detail {
+
+namespace {
+
+constexpr std::uint64_t k_id_block = std::uint64_t{1} << 16;
+std::atomic<std::uint64_t> g_next_id_block{1};
+
+void link(worker_core& w, group_core& g) noexcept {
+    g.m_list_prev = w.m_groups_tail;
+    g.m_list_next = nullptr;
+    if (w.m_groups_tail != nullptr) {
+        w.m_groups_tail->m_list_next = &g;
+    } else {
+        w.m_groups_head = &g;
+    }
+    w.m_groups_tail = &g;
+}
+
+void unlink(worker_core& w, group_core& g) noexcept {
+    (g.m_list_prev != nullptr ? g.m_list_prev->m_list_next : w.m_groups_head) = g.m_list_next;
+    (g.m_list_next != nullptr ? g.m_list_next->m_list_prev : w.m_groups_tail) = g.m_list_prev;
+    g.m_list_prev = nullptr;
+    g.m_list_next = nullptr;
+}
+
+// The owner's change of its own list: unlocked unless a walk is on.
+template <class Change>
+void owner_change(worker_core& w, Change&& change) noexcept {
+    const runtime_core& rt = *w.m_runtime;
+    w.m_groups_changing.store(true, std::memory_order_relaxed);
+    if (rt.m_push_fence) {
+        worker_core::push_fence(); // no membarrier: the fence is ours to pay
+    } else {
+        std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the store
+    }
+    if (rt.m_cancel_walks.load(std::memory_order_relaxed) == 0) [[likely]] {
+        change();
+        // release: our list writes happen before a walk's acquire load that sees false.
+        w.m_groups_changing.store(false, std::memory_order_release);
+        return;
+    }
+    w.m_groups_changing.store(false, std::memory_order_release); // release: as above
+    std::lock_guard lock(w.m_groups_lock);
+    change();
+}
+
+// Everything that changes a list from another thread or walks the lists:
+// announce, fence, wait for unlocked changes to finish, lock every slot.
+class all_lists_locked {
+public:
+    explicit all_lists_locked(runtime_core& rt) noexcept : m_rt(rt) {
+        // seq_cst: orders the count before the loads of m_groups_changing
+        // below; pairs with the owners' fence (membarrier or push_fence).
+        m_rt.m_cancel_walks.fetch_add(1, std::memory_order_seq_cst);
+        if (m_rt.m_push_fence) {
+            worker_core::push_fence();
+        } else {
+            os::heavy_fence();
+        }
+        for (worker* w : m_rt.m_workers) {
+            backoff b;
+            // acquire: pairs with owner_change()'s release store of false.
+            while (w->m_groups_changing.load(std::memory_order_acquire)) {
+                b.pause();
+            }
+            w->m_groups_lock.lock();
+        }
+    }
+    ~all_lists_locked() {
+        for (worker* w : m_rt.m_workers) {
+            w->m_groups_lock.unlock();
+        }
+        m_rt.m_cancel_walks.fetch_sub(1, std::memory_order_release); // release: after our list accesses
+    }
+    all_lists_locked(const all_lists_locked&) = delete;
+    all_lists_locked& operator=(const all_lists_locked&) = delete;
+
+private:
+    runtime_core& m_rt;
+};
+
+bool marked(const runtime_core& rt, std::uint64_t id, std::uint64_t mark) noexcept {
+    for (const worker* w : rt.m_workers) {
+        for (const group_core* g = w->m_groups_head; g != nullptr; g = g->m_list_next) {
+            if (g->m_id == id) {
+                return g->m_cancel_mark == mark;
+            }
+        }
+    }
+    return false;
+}
+
+} // namespace
+
+void refill_group_ids(std::uint64_t& next, std::uint64_t& end) noexcept {
+    next = g_next_id_block.fetch_add(k_id_block, std::memory_order_relaxed); // relaxed: only uniqueness matters
+    end = next + k_id_block;
+}
+
+void enter_nested(worker_core& w, group_core& parent, group_core& g) noexcept {
+    g.m_parent_id = parent.m_id;
+    g.m_home = &w;
+    owner_change(w, [&] { link(w, g); });
+    // seq_cst: after our link; a walk that missed the link set this flag first.
+    if (parent.m_cancelled.load(std::memory_order_seq_cst)) {
+        g.m_cancelled.store(true, std::memory_order_relaxed); // relaxed: our own group, nobody runs its tasks yet
+    }
+}
+
+void leave_nested(group_core& g) noexcept {
+    worker_core& home = *g.m_home;
+    if (tls_worker == &home) [[likely]] {
+        owner_change(home, [&] { unlink(home, g); });
+    } else {
+        // Destroyed by another thread than the one that created it (a group
+        // on the heap): change the list the way a walk does.
+        all_lists_locked locked(*g.m_runtime);
+        unlink(home, g);
+    }
+    g.m_home = nullptr;
+}
+
+void cancel_group(group_core& g) noexcept {
+    // seq_cst: before the walk; a group registered after the walk reads it (enter_nested).
+    g.m_cancelled.store(true, std::memory_order_seq_cst);
+    if (g.m_home == nullptr && g.pending() == 0) {
+        // Not nested and no task of it runs: no group can be nested in it now
+        // (save one on the heap that outlived its task), and its runtime may
+        // be gone already (runtime.hpp), so leave the lists alone.
+        return;
+    }
+    runtime_core& rt = *g.m_runtime;
+    all_lists_locked locked(rt);
+    const std::uint64_t mark = ++rt.m_cancel_epoch; // under every list lock
+    g.m_cancel_mark = mark;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (worker* w : rt.m_workers) {
+            for (group_core* c = w->m_groups_head; c != nullptr; c = c->m_list_next) {
+                if (c->m_cancel_mark == mark) {
+                    continue;
+                }
+                if (c->m_parent_id == g.m_id || marked(rt, c->m_parent_id, mark)) {
+                    c->m_cancel_mark = mark;
+                    c->m_cancelled.store(true, std::memory_order_seq_cst); // seq_cst: as above
+                    changed = true;
+                }
+            }
+        }
+    }
+}
+
+} // namespace topos::detail
