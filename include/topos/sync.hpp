@@ -75,6 +75,10 @@ private:
 };
 
 /// Condition variable shared between processes (CLOCK_MONOTONIC timeouts).
+/// Beware of waiters that can be killed: glibc's condition variable counts
+/// its waiters in the shared object, and a waiter SIGKILLed inside wait()
+/// is never uncounted, so a later notify or the destructor may wait for it
+/// forever. process_barrier therefore sleeps on a futex instead.
 class process_condition {
 public:
     process_condition();
