@@ -65,7 +65,8 @@ void fill_header(void* base, std::string_view name, std::size_t size, shm_api ap
 }
 
 bool header_fits(const header_copy& h, std::size_t object_bytes) noexcept {
-    return classify(h) == header_kind::topos && h.header_bytes == k_segment_header_bytes &&
+    // A user size of 0 is never written by create() (invalid_size): such a header is not a whole segment.
+    return classify(h) == header_kind::topos && h.header_bytes == k_segment_header_bytes && h.user_size != 0 &&
            h.user_size <= k_max_segment_bytes && h.user_size + h.header_bytes <= object_bytes;
 }
 
@@ -80,6 +81,10 @@ void validate_header(const std::string& who, header_kind kind, const header_copy
         throw shm_error(shm_errc::wrong_version, who + ": has topos layout version " + std::to_string(h.version) +
                                                      " (this program reads version " +
                                                      std::to_string(k_segment_layout_version) + ")");
+    }
+    if (h.user_size == 0) {
+        throw shm_error(shm_errc::truncated, who + ": its header gives a user size of 0 (a topos segment holds at "
+                                                   "least 1 byte)");
     }
     if (!header_fits(h, object_bytes)) {
         throw shm_error(shm_errc::truncated, who + ": is truncated: its header says " + std::to_string(h.user_size) +

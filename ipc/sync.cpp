@@ -1,6 +1,8 @@
 // ipc/sync.cpp - process-shared mutex, condition, semaphore and barrier.
 #include <topos/sync.hpp>
 
+#include "os/futex.hpp"
+
 #include <topos/detail/assert.hpp>
 
 #include <cerrno>
@@ -270,6 +272,14 @@ constexpr std::uint64_t k_generation_mask = ~k_count_mask & ~k_broken;
 constexpr std::uint64_t k_generation_one = 1ULL << 32;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "the state word is shared between processes");
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "the epoch is a futex word shared between processes");
+
+constexpr std::chrono::milliseconds k_barrier_probe{200}; ///< how often a waiter looks for a dead lock holder
+
+[[noreturn]] void fail_barrier_broken() {
+    throw sync_error("process_barrier: a participant died inside the barrier, which is broken (make a new one)",
+                     EOWNERDEAD);
+}
 
 } // namespace
 
@@ -289,12 +299,20 @@ unsigned process_barrier::arrived() const noexcept {
     return static_cast<unsigned>(m_state.load(std::memory_order_relaxed) & k_count_mask);
 }
 
+// pre: the caller holds m_mutex. Sets the broken bit and wakes every waiter.
+void process_barrier::mark_broken() noexcept {
+    // release: pairs with the waiters' acquire loads of the word, outside the mutex.
+    m_state.fetch_or(k_broken, std::memory_order_release);
+    // release: the state above is visible to whoever sees the new epoch.
+    m_epoch.fetch_add(1, std::memory_order_release);
+    os::futex_wake_all_shared(m_epoch);
+}
+
 // Takes the mutex. A dead owner was a participant inside the barrier: it will
 // not arrive again, so the barrier is broken and everyone waiting is woken to see it.
 void process_barrier::enter() {
     if (m_mutex.lock() == lock_result::owner_died) {
-        m_state.fetch_or(k_broken, std::memory_order_release);
-        m_cond.notify_all();
+        mark_broken();
     }
     if ((m_state.load(std::memory_order_relaxed) & k_broken) != 0) {
         leave_broken();
@@ -304,8 +322,7 @@ void process_barrier::enter() {
 // pre: the caller holds m_mutex. post: it does not; throws the broken error.
 void process_barrier::leave_broken() {
     m_mutex.unlock();
-    throw sync_error("process_barrier: a participant died inside the barrier, which is broken (make a new one)",
-                     EOWNERDEAD);
+    fail_barrier_broken();
 }
 
 bool process_barrier::arrive_and_wait() {
@@ -318,45 +335,67 @@ std::optional<bool> process_barrier::arrive_and_wait_for(std::chrono::nanosecond
 }
 
 std::optional<bool> process_barrier::arrive_and_wait_for(std::chrono::nanoseconds timeout, bool forever) {
+    const auto start = std::chrono::steady_clock::now();
     enter();
     // The word changes only under m_mutex, and each change is one store: a
     // participant killed anywhere leaves a whole round, old or new.
-    // relaxed: m_mutex orders every access to the word but broken()/arrived().
     const std::uint64_t state = m_state.load(std::memory_order_relaxed);
     const std::uint64_t generation = state & k_generation_mask;
     const auto count = static_cast<unsigned>(state & k_count_mask);
     TOPOS_ASSERT(count < m_participants, "process_barrier: a round holds fewer arrivals than participants");
     if (count + 1 == m_participants) {
-        m_state.store((generation + k_generation_one) & k_generation_mask, std::memory_order_relaxed);
+        // release: pairs with the waiters' acquire loads of the word (they read it without the mutex).
+        m_state.store((generation + k_generation_one) & k_generation_mask, std::memory_order_release);
+        // release: a waiter that sees the new epoch sees the new round. Woken before the
+        // unlock, so a kill after it leaves nobody asleep: a kill before it holds the lock.
+        m_epoch.fetch_add(1, std::memory_order_release);
+        os::futex_wake_all_shared(m_epoch);
         m_mutex.unlock();
-        m_cond.notify_all();
         return true;
     }
     m_state.store(state + 1, std::memory_order_relaxed);
-    const timespec when = deadline_after(forever ? std::chrono::nanoseconds(0) : timeout);
+    m_mutex.unlock();
+    // A saturating deadline: nanoseconds::max() (or forever) never runs out.
+    const auto limit = forever || timeout > std::chrono::hours(24 * 365 * 100)
+                           ? std::chrono::steady_clock::time_point::max()
+                           : start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                         std::max(timeout, std::chrono::nanoseconds(0)));
     for (;;) {
-        const int rc = forever ? ::pthread_cond_wait(m_cond.native_handle(), m_mutex.native_handle())
-                               : ::pthread_cond_timedwait(m_cond.native_handle(), m_mutex.native_handle(), &when);
-        if (rc == EOWNERDEAD) {
-            (void)settle(m_mutex.native_handle(), rc, "process_barrier::arrive_and_wait");
-            m_state.fetch_or(k_broken, std::memory_order_release);
-            m_cond.notify_all();
-        } else if (rc != 0 && rc != ETIMEDOUT) {
-            fail("process_barrier::arrive_and_wait", rc);
+        // acquire: pairs with the release increments; read before the state, so a
+        // change after this read makes the futex wait below return at once.
+        const std::uint32_t epoch = m_epoch.load(std::memory_order_acquire);
+        // acquire: pairs with the release store that ended the round or broke the barrier.
+        const std::uint64_t now_state = m_state.load(std::memory_order_acquire);
+        if ((now_state & k_generation_mask) != generation) {
+            return false; // our round ended
         }
-        const std::uint64_t now = m_state.load(std::memory_order_relaxed);
-        if ((now & k_generation_mask) != generation) {
-            m_mutex.unlock(); // our round ended
-            return false;
+        if ((now_state & k_broken) != 0) {
+            fail_barrier_broken();
         }
-        if ((now & k_broken) != 0) {
-            leave_broken();
-        }
-        if (rc == ETIMEDOUT) {
-            TOPOS_ASSERT((now & k_count_mask) != 0, "process_barrier: a waiter's own arrival is counted");
-            m_state.store(now - 1, std::memory_order_relaxed); // withdraw this arrival
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= limit) {
+            // Withdraw this arrival, unless the round ended or broke meanwhile.
+            enter();
+            const std::uint64_t s = m_state.load(std::memory_order_relaxed);
+            if ((s & k_generation_mask) != generation) {
+                m_mutex.unlock();
+                return false;
+            }
+            TOPOS_ASSERT((s & k_count_mask) != 0, "process_barrier: a waiter's own arrival is counted");
+            m_state.store(s - 1, std::memory_order_relaxed);
             m_mutex.unlock();
             return std::nullopt;
+        }
+        const auto slice = std::min<std::chrono::steady_clock::duration>(k_barrier_probe, limit - now);
+        os::futex_wait_shared(m_epoch, epoch, slice);
+        // Nothing changed for a whole slice: a holder of the lock may have died
+        // where nobody else will come to see it. relaxed: only a hint to probe.
+        lock_result how = lock_result::acquired;
+        if (m_epoch.load(std::memory_order_relaxed) == epoch && m_mutex.try_lock(&how)) {
+            if (how == lock_result::owner_died) {
+                mark_broken();
+            }
+            m_mutex.unlock();
         }
     }
 }

@@ -8,7 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include <pwd.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <memory>
@@ -145,6 +150,45 @@ std::optional<std::int32_t> parse_key(const std::string& text) {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(value));
 }
 
+// Only the owner of a segment, or root, may remove it. The kernel already
+// refuses others in a sticky /dev/shm and for System V, but says only
+// "Operation not permitted"; this names the owner, and also holds where the
+// kernel would not (a /dev/shm without the sticky bit). A name that does not
+// exist passes here, for remove() to report.
+void check_owner(const std::string& name, shm_api api, const std::optional<std::int32_t>& key) {
+    const auto me = static_cast<unsigned>(::geteuid());
+    if (me == 0) {
+        return;
+    }
+    std::optional<unsigned> owner;
+    std::string what;
+    if (api == shm_api::posix) {
+        struct stat st {};
+        if (name.size() > 1 && name.find('/', 1) == std::string::npos &&
+            ::lstat(("/dev/shm/" + name.substr(1)).c_str(), &st) == 0) {
+            owner = static_cast<unsigned>(st.st_uid);
+        }
+        what = name;
+    } else {
+        const std::int32_t k = key.value_or(sysv_key_of(name));
+        what = "System V key " + hex_key(k);
+        const int id = ::shmget(k, 0, 0);
+        shmid_ds ds{};
+        if (id >= 0) {
+            if (::shmctl(id, IPC_STAT, &ds) == 0) {
+                owner = static_cast<unsigned>(ds.shm_perm.uid);
+            } else if (errno == EACCES) {
+                throw error("shm rm: " + what + " is not readable by uid " + std::to_string(me) +
+                            ", so it belongs to another user; only its owner or root may remove it");
+            }
+        }
+    }
+    if (owner && *owner != me) {
+        throw error("shm rm: " + what + " belongs to user " + user_name(*owner) + " (uid " + std::to_string(*owner) +
+                    "); only its owner or root may remove it");
+    }
+}
+
 int run_rm(const shm_args& args) {
     const shm_api api = args.rm_sysv ? shm_api::sysv : shm_api::posix;
     std::optional<std::int32_t> key;
@@ -155,6 +199,7 @@ int run_rm(const shm_args& args) {
             name.clear();
         }
     }
+    check_owner(name, api, key);
     // A topos segment is one whose header checks out; anything else needs --force.
     std::int32_t shown_key = key.value_or(api == shm_api::sysv ? sysv_key_of(name) : -1);
     std::string shown_name = name;

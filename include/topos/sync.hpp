@@ -75,6 +75,10 @@ private:
 };
 
 /// Condition variable shared between processes (CLOCK_MONOTONIC timeouts).
+/// Beware of waiters that can be killed: glibc's condition variable counts
+/// its waiters in the shared object, and a waiter SIGKILLed inside wait()
+/// is never uncounted, so a later notify or the destructor may wait for it
+/// forever. process_barrier therefore sleeps on a futex instead.
 class process_condition {
 public:
     process_condition();
@@ -130,22 +134,29 @@ private:
 };
 
 /// Barrier for a fixed number of participants, reusable round after round.
-/// Made of a robust process_mutex, a process_condition and one atomic word
-/// that holds the round's whole state: the arrivals so far, the generation
-/// and a broken bit. A round ends with one store of that word (count to 0,
-/// generation up), so a participant killed at any point leaves either the
-/// old round or the new one, never half of each; waiters wake on the
-/// generation change (so a spurious wake-up cannot let one through early).
+/// Made of a robust process_mutex, one atomic word that holds the round's
+/// whole state (the arrivals so far, the generation and a broken bit) and a
+/// futex word the waiters sleep on. A round ends with one store of the state
+/// word (count to 0, generation up), so a participant killed at any point
+/// leaves either the old round or the new one, never half of each; waiters
+/// wake on the generation change (so a spurious wake-up cannot let one
+/// through early). Waiters sleep on a futex, not on a condition variable, so
+/// a waiter that dies leaves nothing behind that could hold up the others'
+/// wake-up (a glibc condition variable can wait for its dead waiters).
 ///
-/// A participant that dies inside the barrier (holding its mutex) breaks it:
-/// the next process to take the mutex sees owner_died, sets the broken bit
-/// and wakes everyone; from then on every wait in progress and every later
-/// arrival throws sync_error with sys_errno() EOWNERDEAD, in every process.
-/// A broken barrier stays broken: the survivors recover by agreeing (by other
-/// means) to destroy it and make a new one in its place. A participant that
-/// dies while merely waiting (not holding the mutex) cannot be told from a
-/// slow one: its arrival still counts, and the others' arrive_and_wait_for
-/// times out and withdraws their own arrival cleanly.
+/// A participant killed while holding the barrier's lock breaks it: the
+/// next process to take the lock sees owner_died, sets the broken bit and
+/// wakes everyone; waiters also probe the lock every 200 ms, so they find
+/// the death even when nobody else arrives. From then on every wait in
+/// progress and every later arrival throws sync_error with sys_errno()
+/// EOWNERDEAD, in every process. A broken barrier stays broken: the
+/// survivors recover by agreeing (by other means) to destroy it and make a
+/// new one in its place. A participant killed while merely waiting (not
+/// holding the lock) cannot be told from a slow one: its arrival still
+/// counts, so the round it was in completes when the others arrive, and in
+/// later rounds the others' arrive_and_wait_for times out and withdraws
+/// their own arrival cleanly (arrive_and_wait, without a timeout, would wait
+/// for it forever, as for a participant that never comes).
 class process_barrier {
 public:
     /// Throws sync_error(EINVAL) for zero participants.
@@ -172,13 +183,15 @@ public:
 private:
     std::optional<bool> arrive_and_wait_for(std::chrono::nanoseconds timeout, bool forever);
     void enter();
+    void mark_broken() noexcept;
     [[noreturn]] void leave_broken();
 
-    process_mutex m_mutex;
-    process_condition m_cond;
+    process_mutex m_mutex; ///< first: the tests' peer holds it by the barrier's address
     unsigned m_participants;
     /// bits 0-31 arrivals this round, 32-62 generation, 63 broken.
     std::atomic<std::uint64_t> m_state{0};
+    /// Bumped, and woken, after every change of m_state's generation or broken bit.
+    std::atomic<std::uint32_t> m_epoch{0};
 };
 
 } // namespace topos
