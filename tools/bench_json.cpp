@@ -174,7 +174,8 @@ json report_to_json(const bench_report& report, const topology& topo) {
 }
 
 int write_json_output(const std::string& path, const json& doc) {
-    const std::string text = doc.dump(2) + '\n';
+    // Bytes that are not UTF-8 (in a --topology spec or a command) become U+FFFD.
+    const std::string text = doc.dump(2, ' ', false, json::error_handler_t::replace) + '\n';
     if (path == "-") {
         return write_stdout(text);
     }

@@ -29,7 +29,11 @@ template <class Error>
     throw Error(std::string(source) + ": " + std::string(message));
 }
 
-std::string dump(const nlohmann::ordered_json& doc) { return doc.dump(2) + '\n'; }
+// Text the user typed (a --topology spec) may hold bytes that are not UTF-8;
+// they are written as U+FFFD rather than failing the whole document.
+std::string dump(const nlohmann::ordered_json& doc) {
+    return doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + '\n';
+}
 
 placement_options options_from_flags(const places_options& opts) {
     placement_options out;

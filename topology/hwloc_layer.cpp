@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -458,10 +459,104 @@ topology_data load_xml(const std::filesystem::path& file) {
     return data;
 }
 
+namespace {
+
+// The largest synthetic machine topos builds. hwloc needs about a second per
+// 8192 PUs, and the node distances grow with the square of the nodes, so a
+// typo such as 'pu:20000000' (or a fuzzer) would otherwise hang the caller;
+// real machines stay well inside these (and a memory policy names at most
+// mem_policy::k_max_nodes nodes).
+constexpr std::uint64_t k_max_synthetic_pus = 8192;
+constexpr std::uint64_t k_max_synthetic_objects = 65536;
+constexpr int k_max_synthetic_nodes = 256;
+
+struct synthetic_size {
+    std::uint64_t leaves = 1;  ///< the product of the levels' arities: PUs
+    std::uint64_t objects = 1; ///< the sum of the running products: every object
+    std::uint64_t nodes = 0;   ///< NUMA nodes of a "numa:N" level or of "[numa]" children
+};
+
+bool names_numa(std::string_view token) {
+    std::string lower;
+    for (const char c : token.substr(0, 4)) {
+        lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    return lower == "numa" || lower == "node";
+}
+
+// What a description asks hwloc to build, before it does: each level is
+// "type:N" or a bare "N", optionally with attributes in parentheses; memory
+// children in brackets ("[numa]") multiply nothing but are one NUMA node per
+// object of the level above. A level whose arity is
+// not a number counts as 1 (hwloc then rejects the text). Saturates just
+// past the limits.
+synthetic_size synthetic_size_of(std::string_view desc) {
+    synthetic_size size;
+    const auto level = [&size](std::string_view token) {
+        if (token.empty()) {
+            return;
+        }
+        if (token.front() == '[') {
+            if (names_numa(token.substr(1))) {
+                size.nodes = std::max(size.nodes, size.leaves); // one per object of the level above
+            }
+            return;
+        }
+        const bool numa = names_numa(token);
+        token = token.substr(0, token.find('('));
+        if (const auto colon = token.rfind(':'); colon != std::string_view::npos) {
+            token.remove_prefix(colon + 1);
+        }
+        std::uint64_t arity = 0;
+        for (const char c : token) {
+            if (c < '0' || c > '9') {
+                return;
+            }
+            arity = std::min<std::uint64_t>(arity * 10 + static_cast<std::uint64_t>(c - '0'), k_max_synthetic_objects + 1);
+        }
+        size.leaves = std::min<std::uint64_t>(size.leaves * std::max<std::uint64_t>(arity, 1), k_max_synthetic_objects + 1);
+        size.objects = std::min<std::uint64_t>(size.objects + size.leaves, k_max_synthetic_objects + 1);
+        if (numa) {
+            size.nodes = std::max(size.nodes, size.leaves);
+        }
+    };
+    int depth = 0; // of () and []
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= desc.size(); ++i) {
+        const char c = i < desc.size() ? desc[i] : ' ';
+        if (c == '(' || c == '[') {
+            ++depth;
+        } else if ((c == ')' || c == ']') && depth > 0) {
+            --depth;
+        } else if (depth == 0 && (c == ' ' || c == '\t' || c == '\n')) {
+            level(desc.substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    return size;
+}
+
+} // namespace
+
 topology_data load_synthetic(std::string_view description) {
     const std::string desc(description);
     if (desc.find_first_not_of(" \t") == std::string::npos) {
         throw topology_error("synthetic topology description is empty; expected e.g. 'pack:2 numa:2 core:4 pu:2'");
+    }
+    const synthetic_size size = synthetic_size_of(desc);
+    if (size.nodes > static_cast<std::uint64_t>(k_max_synthetic_nodes)) {
+        throw topology_error("synthetic topology description '" + desc + "' asks for more than " +
+                             std::to_string(k_max_synthetic_nodes) +
+                             " NUMA nodes; topos builds synthetic machines of up to " +
+                             std::to_string(k_max_synthetic_nodes) + " nodes");
+    }
+    if (size.leaves > k_max_synthetic_pus || size.objects > k_max_synthetic_objects) {
+        throw topology_error("synthetic topology description '" + desc + "' asks for " +
+                             (size.leaves > k_max_synthetic_pus
+                                  ? "more than " + std::to_string(k_max_synthetic_pus) + " PUs"
+                                  : "more than " + std::to_string(k_max_synthetic_objects) + " objects") +
+                             "; topos builds synthetic machines of up to " + std::to_string(k_max_synthetic_pus) +
+                             " PUs and " + std::to_string(k_max_synthetic_objects) + " objects");
     }
     hwloc_handle h;
     if (hwloc_topology_set_synthetic(h.get(), desc.c_str()) != 0) {
@@ -469,6 +564,11 @@ topology_data load_synthetic(std::string_view description) {
                              "' is malformed; expected hwloc syntax such as 'pack:2 numa:2 core:4 pu:2'");
     }
     load_or_throw(h, "synthetic topology '" + desc + "'");
+    if (const int nodes = hwloc_get_nbobjs_by_type(h.get(), HWLOC_OBJ_NUMANODE); nodes > k_max_synthetic_nodes) {
+        throw topology_error("synthetic topology description '" + desc + "' has " + std::to_string(nodes) +
+                             " NUMA nodes; topos builds synthetic machines of up to " +
+                             std::to_string(k_max_synthetic_nodes) + " nodes");
+    }
     return extract(h.get(), topology_source::synthetic, "synthetic:" + desc);
 }
 

@@ -64,3 +64,7 @@ foreach(harness IN LISTS topos_fuzz_harnesses)
     set_tests_properties(fuzz_${name} PROPERTIES LABELS "fuzz" TIMEOUT ${fuzz_timeout})
   endif()
 endforeach()
+
+# The fuzzers' findings as plain tests with their expected outcome.
+topos_add_gtest(topos_fuzz_findings_tests LABEL unit TIMEOUT 300
+  SOURCES ${topos_fuzz_dir}/test_fuzz_findings.cpp)

@@ -1,0 +1,50 @@
+// What the fuzzers found, as plain tests with the expected outcome spelled
+// out (the inputs themselves are also in tests/fuzz/corpus/, replayed by
+// fuzz_replay_<name>).
+#include <topos/error.hpp>
+#include <topos/topology.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+std::string synthetic_error(const std::string& description) {
+    try {
+        (void)topos::topology::synthetic(description);
+    } catch (const topos::topology_error& e) {
+        return e.what();
+    }
+    return {};
+}
+
+// fuzz_synthetic: a description with a huge machine made hwloc build it for
+// minutes (and gigabytes); it is now refused by size before hwloc starts.
+TEST(FuzzFindings, HugeSyntheticMachinesAreRefusedBeforeHwlocBuildsThem) {
+    for (const char* huge : {"pu:20000000", "pack:64 core:64 pu:16", "2 2 2 2 2 2 2 2 2 2 2 2 2 2", "pack:99999999999999999999 pu:1",
+                             "pack:4(memory=1GB) [numa] core:4096 pu:2"}) {
+        const std::string message = synthetic_error(huge);
+        EXPECT_NE(message.find(std::string("'") + huge + "'"), std::string::npos) << message;
+        EXPECT_NE(message.find("8192 PUs"), std::string::npos) << message;
+    }
+    // Arity-1 levels under a wide one add objects without adding PUs.
+    std::string deep = "pack:2 core:1024";
+    for (int i = 0; i < 40; ++i) {
+        deep += " group:1";
+    }
+    deep += " pu:2";
+    EXPECT_NE(synthetic_error(deep).find("65536 objects"), std::string::npos) << synthetic_error(deep);
+    // NUMA nodes: their distances grow with the square of their number.
+    for (const char* many : {"numa:4096 pu:1", "pack:512 [numa] pu:2", "NUMANode:300 pu:1"}) {
+        EXPECT_NE(synthetic_error(many).find("256 NUMA nodes"), std::string::npos) << synthetic_error(many);
+    }
+}
+
+TEST(FuzzFindings, SyntheticMachinesUpToTheLimitsStillLoad) {
+    EXPECT_EQ(topos::topology::synthetic("pack:2 core:1024 pu:4").pus().size(), 8192U);
+    EXPECT_EQ(topos::topology::synthetic("numa:256 pu:1").node_count(), 256U);
+    EXPECT_EQ(topos::topology::synthetic("pack:2 [numa(memory=1GB)] core:2 pu:2").node_count(), 2U);
+}
+
+} // namespace
