@@ -131,6 +131,24 @@ std::size_t finish_pages(slot& s, std::uintptr_t begin, const std::size_t* index
     const std::size_t page = page_bytes();
     std::atomic<std::uint8_t>* states = s.m_states.load(std::memory_order_relaxed); // stable while we are a user
     std::size_t on_target = 0;
+    // Access first, then the move: move_pages skips pages without access
+    // (PROT_NONE: the kernel's follow_page does not take them). The page is
+    // still k_moving, so no one else disarms it meanwhile; a thread that
+    // touches it now just uses it while it migrates (the kernel makes the
+    // copy atomic for it).
+    if (mode != disarm_mode::forget) {
+        // Runs of consecutive pages share one mprotect.
+        for (std::size_t i = 0; i < count;) {
+            std::size_t j = i + 1;
+            while (j < count && index[j] == index[j - 1] + 1) {
+                ++j;
+            }
+            if (os::protect(reinterpret_cast<void*>(begin + index[i] * page), (j - i) * page, true) != 0) {
+                die("mprotect could not make an armed page accessible again (vm.max_map_count reached?)");
+            }
+            i = j;
+        }
+    }
     if (mode == disarm_mode::touch || mode == disarm_mode::io) {
         const int target = caller_kernel_node();
         if (target >= 0 && r.m_syscalls.load(std::memory_order_relaxed)) {
@@ -150,19 +168,6 @@ std::size_t finish_pages(slot& s, std::uintptr_t begin, const std::size_t* index
                 }
                 done += n;
             }
-        }
-    }
-    if (mode != disarm_mode::forget) {
-        // Runs of consecutive pages share one mprotect.
-        for (std::size_t i = 0; i < count;) {
-            std::size_t j = i + 1;
-            while (j < count && index[j] == index[j - 1] + 1) {
-                ++j;
-            }
-            if (os::protect(reinterpret_cast<void*>(begin + index[i] * page), (j - i) * page, true) != 0) {
-                die("mprotect could not make an armed page accessible again (vm.max_map_count reached?)");
-            }
-            i = j;
         }
     }
     for (std::size_t i = 0; i < count; ++i) {

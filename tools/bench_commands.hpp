@@ -50,6 +50,8 @@ int run_bench_latency(const bench_common_options& opts);
 int run_bench_bandwidth(const bench_common_options& opts);
 int run_bench_stream(const stream_options& opts);
 int run_bench_sched(const sched_options& opts);
+/// `topos bench data` (tools/bench_data.cpp): replicas, next-touch, phase change.
+int run_bench_data(const bench_common_options& opts);
 int run_tune(const tune_options& opts);
 int run_run(const run_options& opts);
 

@@ -17,6 +17,7 @@ struct bench_args {
     bench_common_options bandwidth;
     stream_options stream;
     sched_options sched;
+    bench_common_options data;
     tune_options tune;
     run_options run;
     std::optional<std::string> bench_name; ///< a positional that is no benchmark's name
@@ -49,8 +50,8 @@ void add_bench_commands(CLI::App& app, command_set& out) {
     CLI::App* bench = app.add_subcommand("bench", "Measure memory latency, bandwidth, STREAM and the scheduler against peers");
     bench->require_subcommand(0, 1);
     // Catches an unknown name, so the error can list the benchmarks.
-    bench->add_option("name", args->bench_name, "latency, bandwidth, stream or sched")->type_name("BENCHMARK");
-    bench->footer("Subcommands: latency, bandwidth, stream, sched. Run 'topos bench <name> --help' for each.");
+    bench->add_option("name", args->bench_name, "latency, bandwidth, stream, sched or data")->type_name("BENCHMARK");
+    bench->footer("Subcommands: latency, bandwidth, stream, sched, data. Run 'topos bench <name> --help' for each.");
 
     CLI::App* latency = bench->add_subcommand(
         "latency", "Node x node load latency: a thread on node i chases a random pointer chain in node j's memory");
@@ -95,6 +96,14 @@ void add_bench_commands(CLI::App& app, command_set& out) {
                               "they cannot be found. --quick runs the smallest 2-thread configurations once.\n"
                               "The JSON's \"benchmarks\" are the programs' own rows; \"ratios\" lists topos/peer.\n") +
                   k_bench_footer);
+
+    CLI::App* data = bench->add_subcommand(
+        "data", "Data that moves: replicated vs node-0 vs interleaved lookups, phase change with next-touch, "
+                "next-touch cost per page vs move_pages");
+    add_common(data, args->data, "Table, array and moved bytes (default 4M; --quick: 256K)",
+               "Runs per figure, best counts (default 3; --quick 1)");
+    data->footer(std::string("Runs on a topos runtime over every allowed core; on one node it measures overheads only.\n") +
+                 k_bench_footer);
 
     CLI::App* tune = app.add_subcommand("tune", "Run a program under each candidate placement and rank them");
     tune->add_option("--repeat", args->tune.repeat, "Runs per candidate; the median counts (default 3)")
@@ -141,7 +150,7 @@ void add_bench_commands(CLI::App& app, command_set& out) {
                 "program is not found, 126 when it cannot be executed; 2 for bad options.");
 
     // One entry for `bench`, so main lists it (not its benchmarks) among the commands.
-    out.push_back({bench, [args, latency, bandwidth, stream, sched] {
+    out.push_back({bench, [args, latency, bandwidth, stream, sched, data] {
                        if (latency->parsed()) {
                            return run_bench_latency(args->latency);
                        }
@@ -154,7 +163,11 @@ void add_bench_commands(CLI::App& app, command_set& out) {
                        if (sched->parsed()) {
                            return run_bench_sched(args->sched);
                        }
-                       const std::string expected = "expected latency, bandwidth, stream or sched (see 'topos bench --help')";
+                       if (data->parsed()) {
+                           return run_bench_data(args->data);
+                       }
+                       const std::string expected =
+                           "expected latency, bandwidth, stream, sched or data (see 'topos bench --help')";
                        if (args->bench_name) {
                            throw error("bench: unknown benchmark '" + *args->bench_name + "'; " + expected);
                        }

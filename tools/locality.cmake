@@ -16,6 +16,7 @@ target_sources(topos_cli_objects PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/bench_memory.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench_stream.cpp
   ${CMAKE_CURRENT_LIST_DIR}/bench_sched.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/bench_data.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tune_command.cpp
   ${CMAKE_CURRENT_LIST_DIR}/run_command.cpp
 )

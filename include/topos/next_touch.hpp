@@ -10,9 +10,10 @@
 // records the range in a fixed table of 1024 ranges with one state byte per
 // page, sets the range's policy to MPOL_LOCAL and protects it (PROT_NONE).
 // The first access to an armed page faults; topos's SIGSEGV handler finds the
-// page in the table (lock-free: atomics only), moves it with move_pages(2) to
-// the node of the CPU the faulting thread runs on, makes it readable and
-// writable again (mprotect) and disarms it. The access then runs again and
+// page in the table (lock-free: atomics only), makes it readable and
+// writable again (mprotect: move_pages skips pages without access), moves it
+// with move_pages(2) to the node of the CPU the faulting thread runs on, and
+// disarms it. The access then runs again and
 // the page stays where it is: only the next touch moves it. A page that was
 // never touched is not moved; it is placed by first touch (MPOL_LOCAL) on the
 // toucher's node. Two threads touching one page at once: one moves it, the
@@ -48,6 +49,8 @@
 //    memory_error says so); mprotect of an armed range by the program itself
 //    confuses the handler (a fault on a page topos has already disarmed is
 //    retried, forever when the program made it inaccessible).
+//  - page_nodes (and move_pages(2) without a target) report an armed page
+//    as absent (-1): the kernel does not look up pages without access.
 //  - Freeing an armed block (deallocate, node_free, a node_array's
 //    destruction) disarms its pages first.
 #pragma once
