@@ -100,6 +100,8 @@ placement_options with_environment(placement_options opts) {
 
 namespace detail {
 
+std::optional<std::string> environment_value(const char* name) { return env_value(name); }
+
 std::optional<std::string> topology_spec_from_environment() { return env_value("TOPOS_TOPOLOGY"); }
 
 bool display_affinity_from_environment() {

@@ -10,6 +10,7 @@
 #include <topos/parallel.hpp>
 #include <topos/placement.hpp>
 #include <topos/runtime.hpp>
+#include <topos/share.hpp>
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
 #include <topos/task_group.hpp>
