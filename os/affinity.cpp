@@ -98,4 +98,48 @@ std::vector<int> current_affinity() {
     return out;
 }
 
+void affinity_snapshot::deleter::operator()(cpu_set_t* set) const noexcept { CPU_FREE(set); }
+
+affinity_snapshot::affinity_snapshot() {
+    // EINVAL means the kernel's mask is larger than ours: double until it fits.
+    for (int count = 1024; count <= (1 << 22); count *= 2) {
+        m_set.reset(CPU_ALLOC(static_cast<std::size_t>(count)));
+        if (!m_set) {
+            throw std::bad_alloc();
+        }
+        m_bytes = CPU_ALLOC_SIZE(static_cast<std::size_t>(count));
+        if (pthread_getaffinity_np(pthread_self(), m_bytes, m_set.get()) != EINVAL) {
+            return;
+        }
+    }
+}
+
+bool affinity_snapshot::save() noexcept {
+    return m_set && pthread_getaffinity_np(pthread_self(), m_bytes, m_set.get()) == 0;
+}
+
+bool affinity_snapshot::equals(const prepared_affinity& mask) const noexcept {
+    if (!m_set || !mask.m_set) {
+        return false;
+    }
+    // The two buffers may differ in size: the common bytes must match and
+    // the longer one's tail must be empty.
+    const auto* ours = reinterpret_cast<const unsigned char*>(m_set.get());     // NOLINT: a byte view of the mask
+    const auto* theirs = reinterpret_cast<const unsigned char*>(mask.m_set.get()); // NOLINT: likewise
+    const std::size_t common = std::min(m_bytes, mask.m_bytes);
+    if (std::memcmp(ours, theirs, common) != 0) {
+        return false;
+    }
+    const auto* tail = m_bytes > common ? ours : theirs;
+    const std::size_t end = std::max(m_bytes, mask.m_bytes);
+    return std::all_of(tail + common, tail + end, [](unsigned char b) { return b == 0; });
+}
+
+int affinity_snapshot::restore() const noexcept {
+    if (!m_set) {
+        return EINVAL;
+    }
+    return ::sched_setaffinity(0, m_bytes, m_set.get()) == 0 ? 0 : errno;
+}
+
 } // namespace topos::os

@@ -41,6 +41,32 @@ public:
     [[nodiscard]] int apply() const noexcept;
 
 private:
+    friend class affinity_snapshot;
+    struct deleter {
+        void operator()(cpu_set_t* set) const noexcept;
+    };
+    std::unique_ptr<cpu_set_t, deleter> m_set;
+    std::size_t m_bytes = 0;
+};
+
+/// The calling thread's mask, saved and put back later without allocating:
+/// the buffer is sized for the kernel's mask once, at construction.
+class affinity_snapshot {
+public:
+    /// post: a buffer the kernel's mask fits in; nothing saved yet. Throws
+    /// std::bad_alloc.
+    affinity_snapshot();
+
+    /// post: true when the calling thread's mask is now saved; false (and
+    /// nothing saved) when the kernel would not say.
+    [[nodiscard]] bool save() noexcept;
+    /// post: true when the saved mask holds exactly the CPUs of `mask`.
+    [[nodiscard]] bool equals(const prepared_affinity& mask) const noexcept;
+    /// pre: save() returned true. post: 0 when the calling thread runs on
+    /// the saved mask again, else the errno the kernel gave.
+    [[nodiscard]] int restore() const noexcept;
+
+private:
     struct deleter {
         void operator()(cpu_set_t* set) const noexcept;
     };

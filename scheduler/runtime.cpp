@@ -1,7 +1,8 @@
-// scheduler/runtime.cpp - a runtime's start and stop: domains from the plan,
-// one pinned thread per worker with its state on the worker's node, the
-// guest slots, waking sleepers, and the calls the inline layer makes into
-// the runtime (submit, check_node, guests).
+// scheduler/runtime.cpp - a runtime's start and stop: the rank's share and
+// the plan, domains from the plan, one pinned thread per worker with its
+// state on the worker's node (slot 0 without a thread when the caller is
+// worker 0), the guest slots, waking sleepers, and the calls the inline
+// layer makes into the runtime (submit, check_node, slot 0 and guests).
 #include "scheduler/runtime_core.hpp"
 
 #include "os/affinity.hpp"
@@ -14,9 +15,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iterator>
 #include <new>
+
+#include <unistd.h>
 
 namespace topos {
 namespace detail {
@@ -32,14 +36,30 @@ void free_worker_memory(void* memory, bool numa_allocated) noexcept {
     }
 }
 
+placement_options planner_options(const runtime_options& o) {
+    return with_environment(placement_options{.places = o.places, .bind = o.bind, .threads = o.threads});
+}
+
+// The rank's share: places given (in code or TOPOS_PLACES) win over it.
+rank_share share_for(const topology& topo, const runtime_options& o) {
+    return decide_share(topo, o.share, o.rank, planner_options(o).places.has_value());
+}
+
+placement_plan plan_for(const topology& topo, const runtime_options& o, const rank_share& share) {
+    placement_options opts{.places = o.places, .bind = o.bind, .threads = o.threads};
+    if (share.taken) {
+        opts.within = share.pus;
+    }
+    return plan_from_environment(topo, opts); // TOPOS_*, then OMP_*, a bad list named by its variable
+}
+
 } // namespace
 
 runtime_core::runtime_core(runtime& owner, const runtime_options& options)
     : m_owner(owner), m_topology(options.topology ? *options.topology : topology::from_env()),
-      m_plan(detail::plan_from_environment(m_topology, placement_options{.places = options.places,
-                                                                          .bind = options.bind,
-                                                                          .threads = options.threads})),
-      m_display_affinity(detail::display_affinity_from_environment()) {
+      m_share(share_for(m_topology, options)), m_plan(plan_for(m_topology, options, m_share)),
+      m_caller(options.caller ? *options.caller : detail::caller_from_environment()),
+      m_first_thread(m_caller == caller_role::worker ? 1U : 0U), m_display_affinity(detail::display_affinity_from_environment()) {
     m_push_fence = !os::enable_membarrier();
     m_hub = std::make_unique<observer_hub>(*this, m_plan.workers.size() + k_guest_slots);
     build_domains();
@@ -48,7 +68,14 @@ runtime_core::runtime_core(runtime& owner, const runtime_options& options)
     const auto count = static_cast<unsigned>(m_plan.workers.size());
     m_worker_count = count;
     m_workers.assign(count + k_guest_slots, nullptr);
+    m_pin_caller = m_topology.is_this_system() && m_plan.bind != proc_bind::disabled;
+    if (m_first_thread == 1 && m_pin_caller) {
+        m_slot0_mask = os::prepared_affinity(m_plan.workers[0].pus);
+    }
     try {
+        if (m_first_thread == 1) {
+            create_worker(0, false); // slot 0: the caller's, no thread of its own
+        }
         for (unsigned g = count; g < count + k_guest_slots; ++g) {
             void* memory = ::operator new(sizeof(worker), std::align_val_t{alignof(worker)});
             try {
@@ -78,7 +105,9 @@ void runtime_core::build_domains() {
             }
         }
         (*it)->m_workers.push_back(w.id);
-        (*it)->m_idle.fetch_add(1, std::memory_order_relaxed); // workers start idle; not shared yet
+        if (w.id >= m_first_thread) { // slot 0 of a caller is never idle: nobody waits in it for work
+            (*it)->m_idle.fetch_add(1, std::memory_order_relaxed); // workers start idle; not shared yet
+        }
     }
 }
 
@@ -93,6 +122,7 @@ void runtime_core::note_degraded_start() {
     if (m_topology.is_this_system() && m_plan.bind != proc_bind::disabled && !os::numa_usable()) {
         m_degraded.push_back("libnuma reports no NUMA support: worker state is placed by first touch only");
     }
+    m_degraded.insert(m_degraded.end(), m_share.problems.begin(), m_share.problems.end());
 }
 
 void runtime_core::decide_guests() {
@@ -113,10 +143,10 @@ void runtime_core::decide_guests() {
 }
 
 void runtime_core::start_threads() {
-    const unsigned count = m_worker_count;
+    const unsigned count = m_worker_count - m_first_thread;
     try {
         m_threads.reserve(count);
-        for (unsigned i = 0; i < count; ++i) {
+        for (unsigned i = m_first_thread; i < m_worker_count; ++i) {
             m_threads.emplace_back([this, i] { thread_main(i); });
         }
     } catch (...) {
@@ -139,6 +169,16 @@ void runtime_core::start_threads() {
         }
         throw memory_error("runtime: " + why + "; no worker was started");
     }
+    if (m_display_affinity && !m_share.summary.empty()) {
+        std::fprintf(stderr, "topos: pid %d share: %s\n", static_cast<int>(getpid()), m_share.summary.c_str());
+    }
+    if (m_first_thread == 1) {
+        // Every worker state exists now (the threads' are published by m_ready).
+        m_workers[0]->build_victims(m_plan.workers[0]);
+        if (m_display_affinity) {
+            display_affinity(0);
+        }
+    }
     // release: publishes m_workers (and the domains) to every worker's acquire load of the phase.
     m_phase.store(1, std::memory_order_release);
     m_phase.notify_all();
@@ -156,6 +196,10 @@ void runtime_core::abort_start() noexcept {
 }
 
 runtime_core::~runtime_core() {
+    if (m_threads.empty() && m_worker_count > 0 && m_first_thread == 1 &&
+        !(tls_worker != nullptr && tls_worker->m_runtime == this)) {
+        drain_without_threads(); // one worker, the caller's: nobody else runs what is queued
+    }
     stop_and_join();
     m_hub->finish(collect_stats());
     destroy_workers();
@@ -195,7 +239,18 @@ void runtime_core::add_degraded(std::string line) {
     m_degraded.push_back(std::move(line));
 }
 
-void runtime_core::create_worker(unsigned index) {
+void runtime_core::drain_without_threads() noexcept {
+    worker* slot = enter_slot0();
+    if (slot == nullptr) {
+        return; // another thread holds slot 0 while we are destroyed: a usage error
+    }
+    while (task* t = slot->find_work(scan_mode::drain)) {
+        slot->execute(t);
+    }
+    leave_slot0();
+}
+
+void runtime_core::create_worker(unsigned index, bool own_thread) {
     const auto& placement = m_plan.workers[index];
     node_domain& domain = *m_domains[static_cast<std::size_t>(std::find_if(m_domains.begin(), m_domains.end(),
                                                                           [&](const auto& d) {
@@ -203,8 +258,8 @@ void runtime_core::create_worker(unsigned index) {
                                                                           }) -
                                                              m_domains.begin())];
     const bool here = m_topology.is_this_system();
-    bool bound = false;
-    if (here && m_plan.bind != proc_bind::disabled) {
+    bool bound = !own_thread && m_pin_caller; // slot 0's caller is pinned each time it enters
+    if (own_thread && here && m_plan.bind != proc_bind::disabled) {
         std::string why;
         bound = os::pin_current_thread(placement.pus, why);
         if (!bound) {
@@ -225,7 +280,8 @@ void runtime_core::create_worker(unsigned index) {
     }
     if (memory == nullptr) {
         // Without libnuma, first touch by this (pinned) thread still puts it on
-        // our node. Throws std::bad_alloc; thread_main() reports it.
+        // our node. Throws std::bad_alloc; thread_main() (or the
+        // constructor, for slot 0) reports it.
         memory = ::operator new(sizeof(worker), std::align_val_t{alignof(worker)});
     }
     worker* w = nullptr;
@@ -236,7 +292,7 @@ void runtime_core::create_worker(unsigned index) {
         throw;
     }
     w->m_numa_allocated = on_node;
-    w->m_memory_on_node = on_node || (bound && here && placement.node >= 0);
+    w->m_memory_on_node = on_node || (own_thread && bound && here && placement.node >= 0);
     w->m_bound = bound;
     m_workers[index] = w;
 }
@@ -258,7 +314,7 @@ void runtime_core::thread_main(unsigned index) {
     // slot in m_workers stays null): the constructor waits for every worker,
     // then aborts the start and throws with the reason.
     try {
-        create_worker(index);
+        create_worker(index, true);
     } catch (const std::exception& e) {
         note_start_failure(index, e.what());
     } catch (...) {
@@ -344,13 +400,117 @@ void check_node(const runtime_core& rt, int node) {
     }
 }
 
-worker_core* enter_guest(runtime_core& rt) noexcept {
+// ---- slot 0 for the caller, and guest slots ---------------------------------------
+
+void runtime_core::pin_caller() noexcept {
+    m_caller_restore = false;
+    if (!m_pin_caller) {
+        return;
+    }
+    const char* why = nullptr;
+    int rc = 0;
+    if (!m_caller_saved.save()) {
+        why = "its own mask could not be read";
+    } else if (m_caller_saved.equals(m_slot0_mask)) {
+        return; // pinned there already: nothing to change, nothing to put back
+    } else if (rc = m_slot0_mask.apply(); rc == 0) {
+        m_caller_restore = true;
+        return;
+    } else {
+        why = std::strerror(rc);
+    }
+    if (!m_pin_failure_reported.exchange(true, std::memory_order_relaxed)) {
+        try {
+            add_degraded("the calling thread could not be pinned to worker 0's PUs " +
+                         format_cpu_list(m_plan.workers[0].pus) + " (" + why + "); it runs work where it is");
+        } catch (...) { // NOLINT(bugprone-empty-catch): no memory for the line; the pinning still failed harmlessly
+        }
+    }
+}
+
+worker* runtime_core::enter_slot0() noexcept {
+    worker_core* current = tls_worker;
+    if (m_first_thread == 0 || (current != nullptr && current->m_runtime == this)) {
+        return nullptr;
+    }
+    worker* slot = m_workers[0];
+    // acquire: pairs with leave_slot0()'s release, so the previous holder's
+    // owner-side writes (deque bottom, free list, the saved mask) are visible.
+    if (slot->m_guest_claimed.load(std::memory_order_relaxed) ||
+        slot->m_guest_claimed.exchange(true, std::memory_order_acquire)) {
+        return nullptr;
+    }
+    m_caller_outer = current; // a worker of another runtime gets its identity back on leaving
+    pin_caller();
+    tls_worker = slot;
+    return slot;
+}
+
+void runtime_core::leave_slot0() noexcept {
+    worker& slot = *m_workers[0];
+    TOPOS_ASSERT(tls_worker == &slot, "slot 0 was left by a thread that does not hold it");
+    // Nobody runs this slot once we leave (with one worker, nobody at all):
+    // finish what our own tasks left on its deque first.
+    while (auto t = slot.m_deque.pop()) {
+        slot.execute(*t);
+    }
+    tls_worker = m_caller_outer;
+    m_caller_outer = nullptr;
+    if (m_caller_restore) {
+        m_caller_restore = false;
+        (void)m_caller_saved.restore(); // the thread's own mask was accepted before, so it is again
+    }
+    // seq_cst: releases the slot to the next holder's acquire exchange, and
+    // with the seq_cst load below and the seq_cst increment in
+    // add_outside_waiter() forms a Dekker pair: a blocked outside thread
+    // either sees the slot free or is seen here and woken.
+    slot.m_guest_claimed.store(false, std::memory_order_seq_cst);
+    if (m_outside_count.load(std::memory_order_seq_cst) != 0) {
+        std::lock_guard lock(m_outside_lock);
+        for (outside_waiter* w = m_outside_waiters; w != nullptr; w = w->m_next) {
+            w->m_parker->unpark();
+        }
+    }
+}
+
+bool runtime_core::slot0_free_hint() const noexcept {
+    // seq_cst: the other half of the Dekker pair in leave_slot0().
+    return m_first_thread == 1 && !m_workers[0]->m_guest_claimed.load(std::memory_order_seq_cst);
+}
+
+void runtime_core::add_outside_waiter(outside_waiter& w) noexcept {
+    std::lock_guard lock(m_outside_lock);
+    w.m_prev = nullptr;
+    w.m_next = m_outside_waiters;
+    if (m_outside_waiters != nullptr) {
+        m_outside_waiters->m_prev = &w;
+    }
+    m_outside_waiters = &w;
+    // seq_cst: see leave_slot0(); our later load of the slot's flag is seq_cst too.
+    m_outside_count.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void runtime_core::remove_outside_waiter(outside_waiter& w) noexcept {
+    // Under the lock: leave_slot0() wakes the listed waiters under it, so once
+    // we are unlinked nobody touches `w` again.
+    std::lock_guard lock(m_outside_lock);
+    (w.m_prev != nullptr ? w.m_prev->m_next : m_outside_waiters) = w.m_next;
+    if (w.m_next != nullptr) {
+        w.m_next->m_prev = w.m_prev;
+    }
+    m_outside_count.fetch_sub(1, std::memory_order_relaxed);
+}
+
+worker_core* enter_caller(runtime_core& rt) noexcept {
+    if (worker* slot = rt.enter_slot0()) {
+        return slot;
+    }
     if (tls_worker != nullptr || !rt.m_admits_guests) {
-        return nullptr; // a worker (of another runtime) keeps its own identity
+        return nullptr; // a worker (of this or another runtime) keeps its own identity
     }
     for (std::size_t g = rt.m_worker_count; g < rt.m_workers.size(); ++g) {
         worker* slot = rt.m_workers[g];
-        // acquire: pairs with leave_guest()'s release, so the previous guest's
+        // acquire: pairs with leave_caller()'s release, so the previous guest's
         // owner-side writes (deque bottom, free list) are visible to us.
         if (!slot->m_guest_claimed.load(std::memory_order_relaxed) &&
             !slot->m_guest_claimed.exchange(true, std::memory_order_acquire)) {
@@ -361,11 +521,20 @@ worker_core* enter_guest(runtime_core& rt) noexcept {
     return nullptr;
 }
 
-void leave_guest(worker_core* slot) noexcept {
-    TOPOS_ASSERT(tls_worker == slot, "a guest slot was left by a thread that does not hold it");
+void leave_caller(worker_core* slot) noexcept {
+    TOPOS_ASSERT(tls_worker == slot, "a caller's slot was left by a thread that does not hold it");
+    auto& w = static_cast<worker&>(*slot);
+    if (!w.is_guest()) {
+        w.m_rt.leave_slot0();
+        return;
+    }
+    // A runtime without threads has nobody to steal what we leave behind.
+    while (auto t = w.m_deque.pop()) {
+        w.execute(*t);
+    }
     tls_worker = nullptr;
     // release: hands the slot's owner-side state to the next guest's acquire exchange.
-    static_cast<worker*>(slot)->m_guest_claimed.store(false, std::memory_order_release);
+    w.m_guest_claimed.store(false, std::memory_order_release);
 }
 
 bool on_node(const runtime_core& rt, int node) noexcept {
@@ -389,6 +558,10 @@ runtime& runtime::default_runtime() {
 }
 
 unsigned runtime::thread_count() const noexcept { return m_core->m_worker_count; }
+
+const rank_share& runtime::share() const noexcept { return m_core->m_share; }
+
+caller_role runtime::caller() const noexcept { return m_core->m_caller; }
 
 const placement_plan& runtime::plan() const noexcept { return m_core->m_plan; }
 

@@ -12,8 +12,11 @@
 #include "scheduler/observer.hpp"
 #include "scheduler/worker.hpp"
 
+#include "os/affinity.hpp"
+
 #include <topos/placement.hpp>
 #include <topos/runtime.hpp>
+#include <topos/share.hpp>
 #include <topos/topology.hpp>
 
 #include <atomic>
@@ -25,6 +28,15 @@
 #include <vector>
 
 namespace topos::detail {
+
+/// An outside thread asleep in task_group::wait() because neither slot 0
+/// nor a guest slot was free; lives on its stack. Woken (and left to
+/// unlink itself) when slot 0 is let go, so it may take it.
+struct outside_waiter {
+    parker* m_parker = nullptr;
+    outside_waiter* m_next = nullptr;
+    outside_waiter* m_prev = nullptr;
+};
 
 class runtime_core {
 public:
@@ -64,10 +76,28 @@ public:
     std::atomic<std::uint32_t> m_cancel_walks{0};
     std::uint64_t m_cancel_epoch = 0; ///< numbers the walks; under every slot's m_groups_lock
     std::unique_ptr<observer_hub> m_hub; ///< observers and the trace (scheduler/observer.hpp)
+    /// Slot 0 for an outside thread (caller_role::worker). Returns slot 0,
+    /// claimed, pinned and made the calling thread's worker, or nullptr when
+    /// it is taken (or the caller is guest, or already a worker here).
+    [[nodiscard]] worker* enter_slot0() noexcept;
+    /// pre: the calling thread holds slot 0. Runs what is left on its deque,
+    /// puts the thread's mask and identity back, lets the slot go and wakes
+    /// outside threads asleep waiting for it.
+    void leave_slot0() noexcept;
+    /// Links/unlinks an outside thread asleep until its group is done or
+    /// slot 0 is let go (see outside_waiter).
+    void add_outside_waiter(outside_waiter& w) noexcept;
+    void remove_outside_waiter(outside_waiter& w) noexcept;
+    /// True when slot 0 may be free now (a hint for blocked outside threads).
+    [[nodiscard]] bool slot0_free_hint() const noexcept;
 
     runtime& m_owner;
     topology m_topology;
+    rank_share m_share;
     placement_plan m_plan;
+    caller_role m_caller = caller_role::worker;
+    /// First worker with a thread of its own: 1 when slot 0 is the caller's.
+    unsigned m_first_thread = 0;
     std::vector<std::unique_ptr<node_domain>> m_domains;
     std::vector<int> m_domain_of_node; ///< logical node -> index in m_domains, -1 when none
     task_queue m_injection;             ///< tasks from threads outside the runtime
@@ -75,7 +105,7 @@ public:
     /// without a thread that an outside thread borrows while it waits, so it
     /// can run tasks (and spawn onto a deque of its own) instead of sleeping.
     std::vector<worker*> m_workers;
-    unsigned m_worker_count = 0; ///< workers with a thread: the first entries of m_workers
+    unsigned m_worker_count = 0; ///< the plan's workers (slot 0 included): the first entries of m_workers
     static constexpr unsigned k_guest_slots = 4;
     /// False when the workers cover only part of the allowed CPUs: outside
     /// waiters then sleep rather than run work off the runtime's CPUs.
@@ -88,6 +118,11 @@ public:
     std::vector<std::string> m_degraded;
 
 private:
+    /// Pins the calling thread (which just claimed slot 0) to slot 0's place,
+    /// saving its own mask first; says once in degraded() when it cannot.
+    void pin_caller() noexcept;
+    /// Runs what is still queued when no worker thread exists to drain it.
+    void drain_without_threads() noexcept;
     void build_domains();
     void note_degraded_start();
     void decide_guests();
@@ -98,12 +133,27 @@ private:
     void thread_main(unsigned index);
     /// Counts a worker whose state could not be allocated, keeping the first reason.
     void note_start_failure(unsigned index, const char* what) noexcept;
-    void create_worker(unsigned index);
+    /// Allocates worker `index`'s state; `own_thread`: called on the
+    /// worker's own thread, which it pins first (slot 0 of a caller has none).
+    void create_worker(unsigned index, bool own_thread);
     /// pre: the worker is ready and the phase is "running". Prints the
     /// worker's binding to stderr (TOPOS_DISPLAY_AFFINITY).
     void display_affinity(unsigned index) const;
     void destroy_workers() noexcept;
     void stop_and_join() noexcept;
+
+    // Slot 0's caller (caller_role::worker). The saved mask and the outer
+    // identity belong to the thread holding slot 0: its claim (acquire) and
+    // release order them between holders.
+    bool m_pin_caller = false;              ///< the plan binds and describes this machine
+    os::prepared_affinity m_slot0_mask;     ///< slot 0's PUs, ready to apply
+    os::affinity_snapshot m_caller_saved;   ///< the holder's own mask, to put back
+    bool m_caller_restore = false;          ///< the holder's mask was changed and must be put back
+    worker_core* m_caller_outer = nullptr;  ///< the holder's identity before (a worker of another runtime)
+    std::atomic<bool> m_pin_failure_reported{false};
+    spin_lock m_outside_lock;               ///< guards the list below
+    outside_waiter* m_outside_waiters = nullptr;
+    std::atomic<std::uint32_t> m_outside_count{0}; ///< entries in the list; read without the lock
 
     std::vector<std::thread> m_threads;
     std::atomic<unsigned> m_ready{0};

@@ -14,6 +14,14 @@ namespace detail {
 void runtime_core::display_affinity(unsigned index) const {
     const worker& w = *m_workers[index];
     const auto& p = m_plan.workers[index];
+    if (index < m_first_thread) {
+        // Slot 0 of the caller: no thread yet; whichever thread calls in runs here.
+        const std::string planned = format_cpu_list(p.pus);
+        std::fprintf(stderr, "topos: pid %d worker %u node %d place %u is the calling thread, %s OS proc set {%s}\n",
+                     static_cast<int>(getpid()), index, p.node, p.place,
+                     w.m_bound ? "bound while it works to" : "not bound, may use", planned.c_str());
+        return;
+    }
     const std::string actual = format_cpu_list(os::current_affinity());
     std::fprintf(stderr, "topos: pid %d worker %u node %d place %u %s OS proc set {%s}\n", static_cast<int>(getpid()),
                  index, p.node, p.place, w.m_bound ? "bound to" : "not bound, may use", actual.c_str());

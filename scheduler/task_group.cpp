@@ -1,7 +1,7 @@
 // scheduler/task_group.cpp - waiting for a group: helping on workers,
 // sleeping elsewhere, and the hand-off that lets the last task wake waiters
 // without touching a group that may already be gone.
-#include "scheduler/worker.hpp"
+#include "scheduler/runtime_core.hpp"
 
 #include <topos/task_group.hpp>
 
@@ -90,9 +90,12 @@ void help_until_done(worker& w, group_core& g) {
     }
 }
 
-// A thread outside the runtime waits: a short spin, then it sleeps until the
-// last task of the group wakes it.
+// A thread outside the runtime that got no slot waits: a short spin, then
+// it sleeps until the last task of the group wakes it. When the caller is
+// worker 0 it also takes slot 0 as soon as the holder lets it go (which
+// wakes it): with one worker no thread but slot 0's holder runs anything.
 void block_until_done(group_core& g) {
+    runtime_core& rt = *g.m_runtime;
     backoff spin;
     while (g.pending() != 0 && !spin.spun_out()) {
         spin.pause();
@@ -103,7 +106,11 @@ void block_until_done(group_core& g) {
     parker own;
     group_waiter node;
     node.m_parker = &own;
+    outside_waiter listed_node;
+    listed_node.m_parker = &own;
     bool registered = false;
+    bool listed = false;
+    const bool slot0 = rt.m_first_thread == 1;
     while (g.pending() != 0) {
         const std::uint32_t generation = own.prepare();
         // acquire: as in help_until_done().
@@ -114,7 +121,21 @@ void block_until_done(group_core& g) {
             }
             registered = true;
         }
+        if (slot0 && !listed) {
+            rt.add_outside_waiter(listed_node);
+            listed = true;
+        }
+        if (slot0 && rt.slot0_free_hint()) {
+            if (worker* w = rt.enter_slot0()) {
+                help_until_done(*w, g);
+                rt.leave_slot0();
+                break;
+            }
+        }
         own.park(generation);
+    }
+    if (listed) {
+        rt.remove_outside_waiter(listed_node);
     }
     if (registered) {
         wait_released(node);
@@ -161,10 +182,10 @@ void wait_for(group_core& g) {
         help_until_done(static_cast<worker&>(*w), g);
         return;
     }
-    if (worker_core* slot = enter_guest(*g.m_runtime)) {
+    if (worker_core* slot = enter_caller(*g.m_runtime)) {
         struct leave_at_exit {
             worker_core* slot;
-            ~leave_at_exit() { leave_guest(slot); }
+            ~leave_at_exit() { leave_caller(slot); }
         } guard{slot};
         help_until_done(static_cast<worker&>(*slot), g);
         return;

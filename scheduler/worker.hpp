@@ -114,7 +114,8 @@ public:
     bool m_bound = false;
     bool m_memory_on_node = false;
     bool m_numa_allocated = false; ///< this object lives in numa_alloc_onnode memory
-    /// Guest slots only: held by the outside thread using it now.
+    /// Guest slots, and slot 0 when the caller is worker 0: held by the
+    /// outside thread using it now.
     std::atomic<bool> m_guest_claimed{false};
 
 private:

@@ -176,6 +176,8 @@ placement_plan plan_from_environment(const topology& topo, const placement_optio
     }
 }
 
+std::optional<std::string> environment_value(const char* name) { return env_value(name); }
+
 std::optional<std::string> topology_spec_from_environment() { return env_value("TOPOS_TOPOLOGY"); }
 
 bool display_affinity_from_environment() {

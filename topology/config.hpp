@@ -5,6 +5,7 @@
 #pragma once
 
 #include <topos/placement.hpp>
+#include <topos/share.hpp>
 
 #include <cstddef>
 #include <optional>
@@ -34,6 +35,16 @@ struct placement_sources {
 /// post: true when TOPOS_IGNORE_OMP is true. Throws config_error naming the
 /// variable and its value when it is neither true nor false.
 [[nodiscard]] bool omp_variables_ignored();
+
+/// post: the variable's value, or nothing when it is unset or empty. The
+/// share rule (topology/share.cpp) reads TOPOS_SHARE, TOPOS_CALLER and the
+/// launchers' rank variables through it.
+[[nodiscard]] std::optional<std::string> environment_value(const char* name);
+
+/// post: TOPOS_CALLER's role, worker when unset or empty. Throws
+/// config_error naming the variable and its value when it is neither worker
+/// nor guest. (topology/share.cpp)
+[[nodiscard]] caller_role caller_from_environment();
 
 /// post: the value of TOPOS_TOPOLOGY, or nothing when it is unset or empty.
 [[nodiscard]] std::optional<std::string> topology_spec_from_environment();

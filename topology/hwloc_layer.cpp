@@ -420,6 +420,7 @@ topology_data load_host() {
     }
     auto data = extract(h.get(), topology_source::host, "host");
     if (!restricted_note.empty()) {
+        data.affinity_restricted = true;
         data.notes.push_back(std::move(restricted_note));
     }
     return data;

@@ -11,6 +11,7 @@
 #include <topos/placement.hpp>
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 
 namespace topos {
@@ -211,6 +212,21 @@ void plan_unbound_steal_order(std::vector<worker_placement>& workers) {
     }
 }
 
+// Cuts every place down to `within` and drops the places left empty or
+// equal to an earlier one (places stay distinct).
+std::vector<place> restrict_places(std::vector<place> places, std::vector<int> within) {
+    std::sort(within.begin(), within.end());
+    std::vector<place> out;
+    for (auto& p : places) {
+        place kept;
+        std::set_intersection(p.begin(), p.end(), within.begin(), within.end(), std::back_inserter(kept));
+        if (!kept.empty() && std::find(out.begin(), out.end(), kept) == out.end()) {
+            out.push_back(std::move(kept));
+        }
+    }
+    return out;
+}
+
 unsigned checked_threads(const placement_options& opts, std::size_t place_count) {
     if (!opts.threads) {
         // One worker per place, capped like an explicit count would be.
@@ -310,17 +326,24 @@ placement_plan plan_placement(const topology& topo, const placement_options& opt
     // Expanded even when unbound: a bad list is reported the same way for
     // every policy, and it sets the default worker count.
     plan.places = parse_places(topo, plan.places_text);
+    if (opts.within) {
+        plan.places = restrict_places(std::move(plan.places), *opts.within);
+    }
     if (plan.places.empty()) { // parse_places never returns one; every division below relies on it
         throw places_error("places '" + plan.places_text + "' gives no place on topology '" + topo.source_spec() + "'");
     }
     const unsigned threads = checked_threads(opts, plan.places.size());
+    std::vector<int> within = opts.within.value_or(std::vector<int>{});
+    std::sort(within.begin(), within.end());
 
     if (plan.bind == proc_bind::disabled) {
         // Unbound: the plan records one place, every allowed PU, which each
         // worker may use; places_text still says what was asked for.
         place everywhere;
         for (const auto& p : topo.pus()) {
-            everywhere.push_back(p.os_index);
+            if (!opts.within || std::binary_search(within.begin(), within.end(), p.os_index)) {
+                everywhere.push_back(p.os_index);
+            }
         }
         plan.places.assign(1, everywhere);
         plan.place_nodes.assign(1, nodes_behind_place(topo, everywhere));

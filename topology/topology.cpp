@@ -55,6 +55,8 @@ topology topology::from_env() {
 topology_source topology::source() const noexcept { return m_data->source; }
 const std::string& topology::source_spec() const noexcept { return m_data->spec; }
 bool topology::is_this_system() const noexcept { return m_data->this_system; }
+
+bool topology::affinity_restricted() const noexcept { return m_data->affinity_restricted; }
 memory_architecture topology::architecture() const noexcept { return m_data->architecture; }
 std::span<const package_info> topology::packages() const noexcept { return m_data->packages; }
 std::span<const numa_node_info> topology::numa_nodes() const noexcept { return m_data->nodes; }

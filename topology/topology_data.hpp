@@ -15,6 +15,7 @@ struct topology_data {
     topology_source source = topology_source::host;
     std::string spec;
     bool this_system = false;
+    bool affinity_restricted = false; // host only: the affinity mask hides some of the machine's PUs
 
     std::vector<package_info> packages;
     std::vector<numa_node_info> nodes;

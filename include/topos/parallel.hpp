@@ -21,8 +21,9 @@
 // Every function without a runtime argument runs on runtime::default_runtime().
 //
 // The calling thread takes part: a worker of `rt` directly, any other thread
-// through one of the runtime's guest slots (when all are taken, the loop is
-// handed to the workers and the caller sleeps until done).
+// as worker 0 (runtime.hpp) or through one of the runtime's guest slots
+// (when none is free, the loop is handed to the workers and the caller
+// sleeps until done).
 // An exception from the body cancels the remaining pieces and is rethrown.
 #pragma once
 
@@ -196,8 +197,8 @@ void parallel_for(runtime& rt, B begin, E end, const Body& body, std::size_t gra
     if (grain == 0) {
         grain = detail::auto_grain(n, rt.thread_count());
     }
-    // An outside caller borrows a guest slot (when one is free) and takes part.
-    const detail::guest_scope guest(detail::runtime_access::core(rt));
+    // An outside caller takes slot 0 (or a guest slot) and takes part.
+    const detail::caller_scope caller(detail::runtime_access::core(rt));
     task_group group(rt);
     const detail::for_context<Index, Body> ctx{&body, grain, &group, static_cast<Index>(begin)};
     try {
@@ -299,6 +300,7 @@ T parallel_reduce(B begin, E end, T init, const Map& map, const Combine& combine
 template <class... F>
     requires(std::invocable<F&> && ...)
 void parallel_invoke(runtime& rt, F&&... fs) {
+    const detail::caller_scope caller(detail::runtime_access::core(rt));
     task_group group(rt);
     (group.run([&fs] { std::invoke(fs); }), ...);
     group.wait();

@@ -63,6 +63,10 @@ struct placement_options {
     std::optional<std::string> places;
     std::optional<proc_bind> bind;
     std::optional<unsigned> threads;
+    /// Only these PUs (OS indices) are used: each place is cut down to them
+    /// and places left empty are dropped (a rank's share, topos/share.hpp).
+    /// Unset: every allowed PU.
+    std::optional<std::vector<int>> within = std::nullopt;
 };
 
 /// How close a victim is to the thief, in the order thieves try them.

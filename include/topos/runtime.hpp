@@ -26,16 +26,29 @@
 // the spawn fast path has no system call and no fence (see sched_core.hpp).
 // A runtime with no work uses no CPU.
 //
-// Outside threads: a thread that is not a worker and waits (task_group::wait,
-// parallel_for) borrows one of a few guest slots - a deque and a frame free
-// list without a thread - and runs tasks until its wait ends: tasks from the
-// runtime's outside queue and the ones it spawns itself. Workers steal from
-// guest slots after their local tiers; guests steal from no worker (they are
-// not pinned, so that would move work off its node) and never take node
-// inbox tasks. With nothing to run a guest sleeps until its group is done.
-// Guests are admitted only when the workers cover every allowed CPU (or are
-// unbound): a runtime constrained to part of the machine never runs work on
-// an outside thread. stats() counts the tasks guests ran in caller_tasks_run.
+// The calling thread is worker 0 (caller_role::worker, the default; see
+// topos/share.hpp): a runtime of N workers starts N-1 threads, and a thread
+// outside the runtime that calls into it (parallel_for, parallel_reduce,
+// parallel_invoke, task_group::wait) takes worker slot 0 for the call: it is
+// pinned to slot 0's place (when the plan binds; its own mask is put back
+// when it leaves), finds work in slot 0's steal order and sleeps like a
+// worker. Before it leaves it runs whatever is left on slot 0's deque, so no
+// task waits for a slot without a thread. One thread holds slot 0 at a time.
+// With N = 1 no thread is started: tasks queued from outside run when some
+// thread waits (or when the runtime is destroyed), as in OpenMP and oneTBB.
+//
+// Outside threads that do not get slot 0 (it is taken, or caller_role::guest)
+// borrow one of a few guest slots - a deque and a frame free list without a
+// thread - and run tasks until their wait ends: tasks from the runtime's
+// outside queue and the ones they spawn themselves. Workers steal from guest
+// slots after their local tiers; guests steal from no worker (they are not
+// pinned, so that would move work off its node) and never take node inbox
+// tasks. With nothing to run a guest sleeps until its group is done (or, in
+// caller_role::worker, until slot 0 is free again). Guests are admitted only
+// when the workers cover every allowed CPU (or are unbound): a runtime
+// constrained to part of the machine never runs work on an unpinned outside
+// thread. stats() counts the tasks guests ran in caller_tasks_run (and slot
+// 0's in workers[0]).
 //
 // Destruction: ~runtime() lets every task already queued or running finish
 // (including tasks those tasks spawn), then stops and joins the workers.
@@ -50,6 +63,7 @@
 #include <topos/memory.hpp> // memory_error
 #include <topos/observer.hpp>
 #include <topos/placement.hpp>
+#include <topos/share.hpp>
 #include <topos/topology.hpp>
 
 #include <cstdint>
@@ -61,8 +75,9 @@
 namespace topos {
 
 /// Options of a runtime. Unset fields come from TOPOS_PLACES, TOPOS_PROC_BIND,
-/// TOPOS_NUM_THREADS and TOPOS_TOPOLOGY, else the planner's defaults (all
-/// allowed cores, close).
+/// TOPOS_NUM_THREADS, TOPOS_TOPOLOGY, TOPOS_CALLER and TOPOS_SHARE, else the
+/// defaults (all allowed cores, or this rank's share of them; close; the
+/// caller is worker 0).
 struct runtime_options {
     std::optional<std::string> places;
     std::optional<proc_bind> bind;
@@ -70,6 +85,13 @@ struct runtime_options {
     /// The machine to plan for; defaults to topology::from_env(). Workers are
     /// pinned and memory is placed only when it describes this machine.
     std::optional<topos::topology> topology;
+    /// Whether an outside caller is worker 0 or a guest (topos/share.hpp).
+    std::optional<caller_role> caller = std::nullopt;
+    /// When to take this rank's share of the machine (topos/share.hpp).
+    std::optional<share_mode> share = std::nullopt;
+    /// This process's local rank and size, instead of the launcher's
+    /// variables. config_error when size is 0 or rank >= size.
+    std::optional<local_rank> rank = std::nullopt;
 };
 
 /// Counters of one worker, as the scheduler counted them.
@@ -93,7 +115,9 @@ struct worker_stats {
 /// (task_group::wait, parallel_for); `workers` lists the runtime's own threads.
 struct runtime_stats {
     std::uint64_t tasks_run = 0;
-    std::uint64_t caller_tasks_run = 0; ///< of tasks_run, those run by outside threads
+    /// Of tasks_run, those run by outside threads in guest slots (unpinned);
+    /// a caller in slot 0 counts as worker 0.
+    std::uint64_t caller_tasks_run = 0;
     std::uint64_t steals_local = 0;
     std::uint64_t steals_remote = 0;
     std::uint64_t steals_lost = 0;
@@ -117,7 +141,8 @@ struct runtime_access {
 class runtime {
 public:
     /// Plans from the environment and defaults, then starts the workers.
-    /// Throws config_error, places_error or topology_error on bad options,
+    /// Throws config_error, places_error or topology_error on bad options
+    /// (TOPOS_CALLER and TOPOS_SHARE included),
     /// std::system_error if threads cannot start, memory_error when a
     /// worker's state cannot be allocated; nothing is left running then.
     runtime();
@@ -145,6 +170,10 @@ public:
     /// Installs `o` (topos/observer.hpp) until the returned observation ends
     /// or the runtime is destroyed. `o` must outlive both.
     [[nodiscard]] observation observe(observer& o);
+    /// Whether this runtime took a rank's share of the machine, and which.
+    [[nodiscard]] const rank_share& share() const noexcept;
+    /// Whether an outside caller runs as worker 0 or as a guest.
+    [[nodiscard]] caller_role caller() const noexcept;
 
 private:
     friend struct detail::runtime_access;

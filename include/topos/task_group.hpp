@@ -17,8 +17,10 @@
 //    other nodes), the task runs on any worker.
 //  - wait() returns when every task run so far has finished or been skipped.
 //    On a worker it runs tasks meanwhile (its own first). Another thread
-//    borrows one of the runtime's guest slots and runs tasks too; when all
-//    slots are taken (or it is a worker of another runtime) it sleeps. No
+//    takes worker slot 0 (runtime.hpp) or borrows one of the runtime's guest
+//    slots and runs tasks too; when no slot is free for it it sleeps (until
+//    its group is done or slot 0 is free). With one worker, tasks run() from
+//    outside run when some thread waits. No
 //    waiter busy-spins for more than a short backoff. It rethrows the first exception a task threw, once; the group is
 //    then empty, not cancelled, and reusable. Waiting again returns at once.
 //  - A task that throws cancels the group. cancel() makes tasks that have not

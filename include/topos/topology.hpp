@@ -106,6 +106,10 @@ public:
     [[nodiscard]] const std::string& source_spec() const noexcept;
     /// True when this topology describes the machine the process runs on.
     [[nodiscard]] bool is_this_system() const noexcept;
+    /// True for host() when the process's affinity mask (taskset, numactl,
+    /// a launcher's binding) hides some of the PUs the machine (or cgroup)
+    /// gives it: someone chose this process's CPUs already.
+    [[nodiscard]] bool affinity_restricted() const noexcept;
 
     [[nodiscard]] memory_architecture architecture() const noexcept;
 

@@ -15,6 +15,7 @@
 #include <topos/range.hpp>
 #include <topos/replicated.hpp>
 #include <topos/runtime.hpp>
+#include <topos/share.hpp>
 #include <topos/shm.hpp>
 #include <topos/sync.hpp>
 #include <topos/task_group.hpp>

@@ -187,7 +187,11 @@ TEST(TaskGroup, CancelFromATaskStopsTheRest) {
 }
 
 TEST(TaskGroup, ThrowingTaskCancelsItsGroup) {
-    topos::runtime rt(threads(1));
+    // One worker thread of its own (the caller a guest): with the caller as
+    // worker 0 and one worker, nothing would run before wait().
+    auto options = threads(1);
+    options.caller = topos::caller_role::guest;
+    topos::runtime rt(options);
     topos::task_group g(rt);
     std::atomic<int> ran{0};
     std::atomic<bool> thrown{false};

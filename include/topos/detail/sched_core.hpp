@@ -307,23 +307,27 @@ void leave_nested(group_core& g) noexcept;
 /// Cancels `g` and every group nested in it (scheduler/cancel.cpp).
 void cancel_group(group_core& g) noexcept;
 
-/// Lends the calling outside thread one of the runtime's guest slots (a deque
-/// and a free list without a thread of their own), so that it runs tasks while
-/// it waits. nullptr when the caller is a worker or every slot is taken.
-[[nodiscard]] worker_core* enter_guest(runtime_core& rt) noexcept;
-void leave_guest(worker_core* slot) noexcept;
+/// Lends the calling outside thread worker slot 0 (when the caller is worker
+/// 0 and nobody holds it; pinned to its place) or else one of the runtime's
+/// guest slots (a deque and a free list without a thread of their own), so
+/// that it runs tasks while it waits. nullptr when the caller is a worker of
+/// `rt`, or no slot is free for it.
+[[nodiscard]] worker_core* enter_caller(runtime_core& rt) noexcept;
+/// Runs what is left on the slot's deque, then gives the slot back (and the
+/// thread its own mask and identity).
+void leave_caller(worker_core* slot) noexcept;
 
-/// Holds a guest slot for a scope when the caller is outside the runtime.
-class guest_scope {
+/// Holds slot 0 or a guest slot for a scope when the caller is outside the runtime.
+class caller_scope {
 public:
-    explicit guest_scope(runtime_core& rt) noexcept : m_slot(enter_guest(rt)) {}
-    ~guest_scope() {
+    explicit caller_scope(runtime_core& rt) noexcept : m_slot(enter_caller(rt)) {}
+    ~caller_scope() {
         if (m_slot != nullptr) {
-            leave_guest(m_slot);
+            leave_caller(m_slot);
         }
     }
-    guest_scope(const guest_scope&) = delete;
-    guest_scope& operator=(const guest_scope&) = delete;
+    caller_scope(const caller_scope&) = delete;
+    caller_scope& operator=(const caller_scope&) = delete;
 
 private:
     worker_core* m_slot;
