@@ -14,10 +14,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <regex>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace topos::detail {
 namespace {
@@ -426,12 +429,62 @@ topology_data load_host() {
     return data;
 }
 
+namespace {
+
+// True when the start tag `tag` (the text between "<object" and ">") has the
+// attribute `name`: preceded by white space, followed by optional spaces and '='.
+bool has_attribute(std::string_view tag, std::string_view name) {
+    for (std::size_t at = tag.find(name); at != std::string_view::npos; at = tag.find(name, at + 1)) {
+        const bool starts = at > 0 && (tag[at - 1] == ' ' || tag[at - 1] == '\t' || tag[at - 1] == '\n' ||
+                                       tag[at - 1] == '\r');
+        std::size_t after = at + name.size();
+        while (after < tag.size() && (tag[after] == ' ' || tag[after] == '\t' || tag[after] == '\n')) {
+            ++after;
+        }
+        if (starts && after < tag.size() && tag[after] == '=') {
+            return true;
+        }
+    }
+    return false;
+}
+
+// hwloc 2.9 dereferences a null bitmap while importing an object that has a
+// cpuset (nodeset) but no complete_cpuset (complete_nodeset), and the process
+// dies (found by tests/fuzz/fuzz_xml.cpp). Every export hwloc writes has
+// both, so such a file is refused here, before hwloc reads it. Returns the
+// first problem, empty when none.
+std::string incomplete_object(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t count = 0;
+    for (std::size_t at = text.find("<object"); at != std::string::npos; at = text.find("<object", at + 1)) {
+        ++count;
+        const std::size_t end = text.find('>', at);
+        const std::string_view tag =
+            std::string_view(text).substr(at, end == std::string::npos ? std::string::npos : end - at);
+        for (const auto& [set, complete] : {std::pair<std::string_view, std::string_view>{"cpuset", "complete_cpuset"},
+                                            std::pair<std::string_view, std::string_view>{"nodeset", "complete_nodeset"}}) {
+            if (has_attribute(tag, set) && !has_attribute(tag, complete)) {
+                return "object " + std::to_string(count) + " has a " + std::string(set) + " but no " +
+                       std::string(complete);
+            }
+        }
+    }
+    return {};
+}
+
+} // namespace
+
 topology_data load_xml(const std::filesystem::path& file) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec)) {
         throw topology_error("topology XML file '" + file.string() + "' does not exist or is not a regular file");
     }
     const std::string what = "topology XML file '" + file.string() + "'";
+    if (const std::string problem = incomplete_object(file); !problem.empty()) {
+        throw topology_error(what + " is not a valid hwloc XML export: " + problem +
+                             " (hwloc cannot read such a file safely)");
+    }
     hwloc_handle h;
     // hwloc writes its own complaints about a bad file to stderr, some of
     // them several lines long; they are held back so the caller's one-line
@@ -488,7 +541,8 @@ bool names_numa(std::string_view token) {
 // What a description asks hwloc to build, before it does: each level is
 // "type:N" or a bare "N", optionally with attributes in parentheses; memory
 // children in brackets ("[numa]") multiply nothing but are one NUMA node per
-// object of the level above. A level whose arity is
+// object of the level above. The arity is read as hwloc reads it (strtoul,
+// any base, trailing text ignored). A level whose arity is
 // not a number counts as 1 (hwloc then rejects the text). Saturates just
 // past the limits.
 synthetic_size synthetic_size_of(std::string_view desc) {
@@ -508,13 +562,16 @@ synthetic_size synthetic_size_of(std::string_view desc) {
         if (const auto colon = token.rfind(':'); colon != std::string_view::npos) {
             token.remove_prefix(colon + 1);
         }
-        std::uint64_t arity = 0;
-        for (const char c : token) {
-            if (c < '0' || c > '9') {
-                return;
-            }
-            arity = std::min<std::uint64_t>(arity * 10 + static_cast<std::uint64_t>(c - '0'), k_max_synthetic_objects + 1);
+        // hwloc reads the arity with strtoul(base 0): "0x86" is 134, "010" is 8.
+        const std::string digits(token);
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long parsed = std::strtoull(digits.c_str(), &end, 0);
+        if (end == digits.c_str()) {
+            return;
         }
+        const std::uint64_t arity =
+            errno == ERANGE ? k_max_synthetic_objects + 1 : std::min<std::uint64_t>(parsed, k_max_synthetic_objects + 1);
         size.leaves = std::min<std::uint64_t>(size.leaves * std::max<std::uint64_t>(arity, 1), k_max_synthetic_objects + 1);
         size.objects = std::min<std::uint64_t>(size.objects + size.leaves, k_max_synthetic_objects + 1);
         if (numa) {

@@ -68,3 +68,4 @@ endforeach()
 # The fuzzers' findings as plain tests with their expected outcome.
 topos_add_gtest(topos_fuzz_findings_tests LABEL unit TIMEOUT 300
   SOURCES ${topos_fuzz_dir}/test_fuzz_findings.cpp)
+target_compile_definitions(topos_fuzz_findings_tests PRIVATE TOPOS_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")

@@ -6,6 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -22,7 +27,7 @@ std::string synthetic_error(const std::string& description) {
 // fuzz_synthetic: a description with a huge machine made hwloc build it for
 // minutes (and gigabytes); it is now refused by size before hwloc starts.
 TEST(FuzzFindings, HugeSyntheticMachinesAreRefusedBeforeHwlocBuildsThem) {
-    for (const char* huge : {"pu:20000000", "pack:64 core:64 pu:16", "2 2 2 2 2 2 2 2 2 2 2 2 2 2", "pack:99999999999999999999 pu:1",
+    for (const char* huge : {"pu:20000000", "0x86 0x86", "pack:0x10000 pu:1", "pack:64 core:64 pu:16", "2 2 2 2 2 2 2 2 2 2 2 2 2 2", "pack:99999999999999999999 pu:1",
                              "pack:4(memory=1GB) [numa] core:4096 pu:2"}) {
         const std::string message = synthetic_error(huge);
         EXPECT_NE(message.find(std::string("'") + huge + "'"), std::string::npos) << message;
@@ -45,6 +50,30 @@ TEST(FuzzFindings, SyntheticMachinesUpToTheLimitsStillLoad) {
     EXPECT_EQ(topos::topology::synthetic("pack:2 core:1024 pu:4").pus().size(), 8192U);
     EXPECT_EQ(topos::topology::synthetic("numa:256 pu:1").node_count(), 256U);
     EXPECT_EQ(topos::topology::synthetic("pack:2 [numa(memory=1GB)] core:2 pu:2").node_count(), 2U);
+}
+
+// fuzz_xml: hwloc 2.9 dies (a null bitmap in hwloc_bitmap_compare_first)
+// importing an object with a cpuset but no complete_cpuset; topos refuses
+// such a file before hwloc reads it.
+TEST(FuzzFindings, XmlObjectWithoutCompleteCpusetIsATypedError) {
+    std::ifstream in(std::filesystem::path(TOPOS_TEST_DATA_DIR) / "out-of-order.xml");
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    std::string xml = buffer.str();
+    const auto at = xml.find(" complete_cpuset=\"");
+    ASSERT_NE(at, std::string::npos);
+    xml.erase(at, xml.find('"', xml.find('"', at) + 1) + 1 - at);
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("topos_fuzz_finding_" + std::to_string(::getpid()) + ".xml");
+    std::ofstream(path) << xml;
+    try {
+        (void)topos::topology::from_xml(path);
+        ADD_FAILURE() << "an object without complete_cpuset was accepted";
+    } catch (const topos::topology_error& e) {
+        EXPECT_NE(std::string(e.what()).find("no complete_cpuset"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+    }
+    std::filesystem::remove(path);
 }
 
 } // namespace
