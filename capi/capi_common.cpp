@@ -80,6 +80,7 @@ const char* topos_status_name(topos_status status) {
     case TOPOS_E_SYNC: return "TOPOS_E_SYNC";
     case TOPOS_E_SYSTEM: return "TOPOS_E_SYSTEM";
     case TOPOS_E_INTERNAL: return "TOPOS_E_INTERNAL";
+    case TOPOS_STATUS_MAX_ENUM: break;
     }
     return "unknown status";
 }

@@ -50,6 +50,7 @@ mem_policy policy_of(topos_mem_kind kind, const std::vector<int>& nodes) {
             reject(TOPOS_E_INVALID_ARGUMENT, "TOPOS_MEM_BIND needs at least one node; node_count is 0");
         }
         return mem_policy::bind(nodes);
+    case TOPOS_MEM_KIND_MAX_ENUM: break;
     }
     reject(TOPOS_E_INVALID_ARGUMENT, "kind " + std::to_string(static_cast<int>(kind)) +
                                          " is not a memory policy; expected TOPOS_MEM_LOCAL .. TOPOS_MEM_BIND");

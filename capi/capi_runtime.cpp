@@ -70,7 +70,8 @@ T combine(topos_reduce_op op, T a, T b) {
     switch (op) {
     case TOPOS_REDUCE_MIN: return b < a ? b : a;
     case TOPOS_REDUCE_MAX: return a < b ? b : a;
-    case TOPOS_REDUCE_SUM: break;
+    case TOPOS_REDUCE_SUM:
+    case TOPOS_REDUCE_OP_MAX_ENUM: break;
     }
     if constexpr (std::is_integral_v<T>) {
         // Wraps as two's complement instead of overflowing (undefined in C++).

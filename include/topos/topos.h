@@ -46,7 +46,8 @@ typedef enum topos_status {
     TOPOS_E_SHM = 10,             /* shared segment create/open/remove failed */
     TOPOS_E_SYNC = 11,            /* a process-shared primitive failed */
     TOPOS_E_SYSTEM = 12,          /* another system error */
-    TOPOS_E_INTERNAL = 13         /* anything else (a bug: please report it) */
+    TOPOS_E_INTERNAL = 13,        /* anything else (a bug: please report it) */
+    TOPOS_STATUS_MAX_ENUM = 0x7fffffff /* not a status: makes the enum an int everywhere */
 } topos_status;
 
 /* The message of the calling thread's last failing call ("" when none). */
@@ -107,7 +108,12 @@ typedef void (*topos_for_body)(int64_t lo, int64_t hi, void* ctx);
 topos_status topos_parallel_for(topos_runtime_t* rt, int64_t begin, int64_t end, int64_t grain,
                                 topos_for_body body, void* ctx);
 
-typedef enum topos_reduce_op { TOPOS_REDUCE_SUM = 0, TOPOS_REDUCE_MIN = 1, TOPOS_REDUCE_MAX = 2 } topos_reduce_op;
+typedef enum topos_reduce_op {
+    TOPOS_REDUCE_SUM = 0,
+    TOPOS_REDUCE_MIN = 1,
+    TOPOS_REDUCE_MAX = 2,
+    TOPOS_REDUCE_OP_MAX_ENUM = 0x7fffffff /* not an operation: any int value is then a valid topos_reduce_op */
+} topos_reduce_op;
 
 /* chunk(lo, hi, ctx) returns the reduction (by op) of its iterations; the
  * chunks' results are combined by op starting from the identity (0, +inf or
@@ -143,7 +149,8 @@ typedef enum topos_mem_kind {
     TOPOS_MEM_ON_NODE = 1,    /* exactly one node */
     TOPOS_MEM_PREFERRED = 2,  /* exactly one node, others when it is full */
     TOPOS_MEM_INTERLEAVE = 3, /* round-robin over the nodes (none given: all) */
-    TOPOS_MEM_BIND = 4        /* bound to one or more nodes */
+    TOPOS_MEM_BIND = 4,       /* bound to one or more nodes */
+    TOPOS_MEM_KIND_MAX_ENUM = 0x7fffffff /* not a policy: any int value is then a valid topos_mem_kind */
 } topos_mem_kind;
 
 /* flags of topos_alloc */
