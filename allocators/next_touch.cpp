@@ -161,8 +161,24 @@ std::size_t finish_pages(slot& s, std::uintptr_t begin, const std::size_t* index
                     pages[i] = reinterpret_cast<void*>(begin + index[done + i] * page);
                     targets[i] = target;
                 }
-                if (os::move_pages(pages.data(), n, targets.data(), status.data()) == 0) {
+                // Ask first (cheap): move_pages with targets first drains every
+                // CPU's LRU lists (work on each CPU), which costs more than the
+                // move of one page; pages already on the target, or not yet
+                // present (first touch places them), are left alone.
+                std::size_t to_move = 0;
+                if (os::page_nodes(pages.data(), n, status.data()) == 0) {
                     for (std::size_t i = 0; i < n; ++i) {
+                        if (status[i] == target) {
+                            ++on_target;
+                        } else if (status[i] >= 0) {
+                            pages[to_move++] = pages[i];
+                        }
+                    }
+                } else {
+                    to_move = n;
+                }
+                if (to_move != 0 && os::move_pages(pages.data(), to_move, targets.data(), status.data()) == 0) {
+                    for (std::size_t i = 0; i < to_move; ++i) {
                         on_target += status[i] == target ? 1U : 0U;
                     }
                 }
