@@ -4,7 +4,8 @@
 // registered in that slot's list with its parent's id (task_group.hpp has the
 // guarantee). Registering costs the owner no atomic read-modify-write: the
 // slot's owner links and unlinks under no lock, announcing it in
-// m_groups_changing, unless a walk is on (runtime_core::m_cancel_walks), and
+// m_groups_changing (inline, worker_core::enter_nested / leave_nested), unless
+// a walk is on (runtime_core::m_cancel_walks), and
 // then it takes the slot's lock. A walk (cancel) counts itself in
 // m_cancel_walks, runs membarrier(2) (a fence on every running thread, the
 // owners' included), waits until no owner is in the middle of an unlocked
@@ -30,17 +31,12 @@ namespace topos::detail {
 
 namespace {
 
-constexpr std::uint64_t k_id_block = std::uint64_t{1} << 16;
-std::atomic<std::uint64_t> g_next_id_block{1};
+std::atomic<std::uint64_t> g_next_root_id{1};
 
 void link(worker_core& w, group_core& g) noexcept {
     g.m_list_prev = w.m_groups_tail;
     g.m_list_next = nullptr;
-    if (w.m_groups_tail != nullptr) {
-        w.m_groups_tail->m_list_next = &g;
-    } else {
-        w.m_groups_head = &g;
-    }
+    (w.m_groups_tail != nullptr ? w.m_groups_tail->m_list_next : w.m_groups_head) = &g;
     w.m_groups_tail = &g;
 }
 
@@ -49,27 +45,6 @@ void unlink(worker_core& w, group_core& g) noexcept {
     (g.m_list_next != nullptr ? g.m_list_next->m_list_prev : w.m_groups_tail) = g.m_list_prev;
     g.m_list_prev = nullptr;
     g.m_list_next = nullptr;
-}
-
-// The owner's change of its own list: unlocked unless a walk is on.
-template <class Change>
-void owner_change(worker_core& w, Change&& change) noexcept {
-    const runtime_core& rt = *w.m_runtime;
-    w.m_groups_changing.store(true, std::memory_order_relaxed);
-    if (rt.m_push_fence) {
-        worker_core::push_fence(); // no membarrier: the fence is ours to pay
-    } else {
-        std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the store
-    }
-    if (rt.m_cancel_walks.load(std::memory_order_relaxed) == 0) [[likely]] {
-        change();
-        // release: our list writes happen before a walk's acquire load that sees false.
-        w.m_groups_changing.store(false, std::memory_order_release);
-        return;
-    }
-    w.m_groups_changing.store(false, std::memory_order_release); // release: as above
-    std::lock_guard lock(w.m_groups_lock);
-    change();
 }
 
 // Everything that changes a list from another thread or walks the lists:
@@ -87,7 +62,7 @@ public:
         }
         for (worker* w : m_rt.m_workers) {
             backoff b;
-            // acquire: pairs with owner_change()'s release store of false.
+            // acquire: pairs with the owner's release store of false (worker_core::enter_nested).
             while (w->m_groups_changing.load(std::memory_order_acquire)) {
                 b.pause();
             }
@@ -120,31 +95,25 @@ bool marked(const runtime_core& rt, std::uint64_t id, std::uint64_t mark) noexce
 
 } // namespace
 
-void refill_group_ids(std::uint64_t& next, std::uint64_t& end) noexcept {
-    next = g_next_id_block.fetch_add(k_id_block, std::memory_order_relaxed); // relaxed: only uniqueness matters
-    end = next + k_id_block;
+std::uint64_t new_root_group_id() noexcept {
+    return g_next_root_id.fetch_add(1, std::memory_order_relaxed); // relaxed: only uniqueness matters
 }
 
-void enter_nested(worker_core& w, group_core& parent, group_core& g) noexcept {
-    g.m_parent_id = parent.m_id;
-    g.m_home = &w;
-    owner_change(w, [&] { link(w, g); });
-    // seq_cst: after our link; a walk that missed the link set this flag first.
-    if (parent.m_cancelled.load(std::memory_order_seq_cst)) {
-        g.m_cancelled.store(true, std::memory_order_relaxed); // relaxed: our own group, nobody runs its tasks yet
-    }
+void worker_core::link_locked(group_core& g) noexcept {
+    std::lock_guard lock(m_groups_lock);
+    link(*this, g);
 }
 
-void leave_nested(group_core& g) noexcept {
-    worker_core& home = *g.m_home;
-    if (tls_worker == &home) [[likely]] {
-        owner_change(home, [&] { unlink(home, g); });
-    } else {
-        // Destroyed by another thread than the one that created it (a group
-        // on the heap): change the list the way a walk does.
-        all_lists_locked locked(*g.m_runtime);
-        unlink(home, g);
-    }
+void worker_core::unlink_locked(group_core& g) noexcept {
+    std::lock_guard lock(m_groups_lock);
+    unlink(*this, g);
+}
+
+void leave_nested_elsewhere(group_core& g) noexcept {
+    // Destroyed by another thread than the one that created it (a group on
+    // the heap): change the list the way a walk does.
+    all_lists_locked locked(*g.m_runtime);
+    unlink(*g.m_home, g);
     g.m_home = nullptr;
 }
 

@@ -53,6 +53,19 @@ placement_plan plan_for(const topology& topo, const runtime_options& o, const ra
     return plan_from_environment(topo, opts); // TOPOS_*, then OMP_*, a bad list named by its variable
 }
 
+// Why run_on_node(node) has nowhere to go: the runtime's nodes, or unbound.
+std::string no_worker_on_node(const runtime_core& rt, int node) {
+    std::string where;
+    for (const auto& d : rt.m_domains) {
+        if (d->m_node >= 0) {
+            where += (where.empty() ? "" : ", ") + std::to_string(d->m_node);
+        }
+    }
+    return "run_on_node: NUMA node " + std::to_string(node) + " has no worker in this runtime; " +
+           (where.empty() ? std::string("its workers are not bound to nodes (proc_bind false)")
+                          : "its workers are on node(s) " + where);
+}
+
 } // namespace
 
 runtime_core::runtime_core(runtime& owner, const runtime_options& options)
@@ -397,6 +410,9 @@ void check_node(const runtime_core& rt, int node) {
     if (node < 0 || static_cast<std::size_t>(node) >= count) {
         throw node_error("run_on_node: NUMA node " + std::to_string(node) + " does not exist; expected 0 to " +
                          std::to_string(count == 0 ? 0 : count - 1));
+    }
+    if (rt.domain_of_node(node) == nullptr) {
+        throw node_error(no_worker_on_node(rt, node));
     }
 }
 

@@ -24,6 +24,7 @@
 #include <topos/version.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -144,6 +145,21 @@ private:
     int m_error = 0;
 };
 
+std::string numbered_path(std::string path) {
+    // The first runtime of the process writes `path`; the n-th writes
+    // `stem.n.ext`, so that several runtimes (one per benchmark, say) do not
+    // overwrite each other.
+    static std::atomic<unsigned> runtimes{0};
+    const unsigned n = runtimes.fetch_add(1, std::memory_order_relaxed) + 1; // relaxed: only the count matters
+    if (n == 1) {
+        return path;
+    }
+    const std::size_t slash = path.rfind('/');
+    const std::size_t dot = path.rfind('.');
+    const std::size_t at = (dot != std::string::npos && (slash == std::string::npos || dot > slash + 1)) ? dot : path.size();
+    return path.insert(at, "." + std::to_string(n));
+}
+
 struct counter_sample {
     std::uint64_t tasks = 0;
     std::uint64_t steals_local = 0;
@@ -154,12 +170,13 @@ struct counter_sample {
 } // namespace
 
 trace_recorder::trace_recorder(std::string path, std::size_t events_per_slot, std::size_t slots)
-    : m_path(std::move(path)), m_limit(events_per_slot), m_start(std::chrono::steady_clock::now()),
+    : m_path(numbered_path(path)), m_limit(events_per_slot), m_start(std::chrono::steady_clock::now()),
       m_buffers(std::make_unique<buffer[]>(slots)), m_slots(slots) {
     m_file = std::fopen(m_path.c_str(), "w");
     if (m_file == nullptr) {
         const int e = errno;
-        throw config_error("TOPOS_TRACE: cannot open '" + m_path + "' for writing: " + std::strerror(e));
+        throw config_error("TOPOS_TRACE: cannot open '" + m_path + "' for writing: " + std::strerror(e) +
+                           (m_path != path ? " (the file of this process's next runtime for '" + path + "')" : ""));
     }
     for (std::size_t i = 0; i < slots; ++i) {
         m_buffers[i].allowed = events_per_slot;

@@ -21,7 +21,7 @@ constexpr unsigned k_idle_yield_rounds = 64;
 } // namespace
 
 worker::worker(runtime_core& rt, unsigned index, int node, node_domain& domain)
-    : worker_core(&rt, rt.m_sleepers, rt.m_push_fence), m_rt(rt), m_index(index), m_node(node), m_domain(domain) {}
+    : worker_core(&rt, rt.m_sleepers, rt.m_push_fence, rt.m_cancel_walks, index), m_rt(rt), m_index(index), m_node(node), m_domain(domain) {}
 
 worker::~worker() {
     for (task* chunk : m_chunks) {

@@ -12,9 +12,11 @@
 //  - run_on_node(n, f) queues f in node n's inbox, which node n's workers take
 //    from before anything but their own deque; other nodes' workers take from
 //    it only when node n has no idle worker (see runtime.hpp). n must be a
-//    NUMA node of the runtime's topology, else node_error is thrown. When no
-//    worker of the runtime runs on n (an unbound runtime, or one constrained to
-//    other nodes), the task runs on any worker.
+//    node where the runtime has a worker (one of rt.nodes()), else node_error
+//    is thrown, naming n and the runtime's nodes, and nothing is queued: a
+//    node the topology lacks, a node the runtime is not placed on, and any
+//    node when the workers are unbound (proc_bind false). Loops over a
+//    node_array run a block whose node has no worker anywhere instead.
 //  - wait() returns when every task run so far has finished or been skipped.
 //    On a worker it runs tasks meanwhile (its own first). Another thread
 //    takes worker slot 0 (runtime.hpp) or borrows one of the runtime's guest
@@ -62,16 +64,21 @@ public:
     /// A group on the process's default runtime.
     task_group() : task_group(runtime::default_runtime()) {}
     explicit task_group(runtime& rt) noexcept : m_core(&detail::runtime_access::core(rt)), m_runtime(&rt) {
-        m_core.m_id = detail::next_group_id();
         detail::worker_core* w = detail::tls_worker;
-        if (w != nullptr && w->m_runtime == m_core.m_runtime && w->m_current_group != nullptr) {
-            detail::enter_nested(*w, *w->m_current_group, m_core);
+        if (w != nullptr && w->m_runtime == m_core.m_runtime && w->m_current_group != nullptr) [[likely]] {
+            w->enter_nested(*w->m_current_group, m_core);
+        } else {
+            m_core.m_id = detail::new_root_group_id();
         }
     }
     ~task_group() {
         wait_noexcept();
-        if (m_core.m_home != nullptr) {
-            detail::leave_nested(m_core);
+        if (detail::worker_core* home = m_core.m_home) {
+            if (home == detail::tls_worker) [[likely]] {
+                home->leave_nested(m_core);
+            } else {
+                detail::leave_nested_elsewhere(m_core);
+            }
         }
     }
 
@@ -97,8 +104,8 @@ public:
         run(detail::labelled_fn<std::decay_t<F>>{label, std::forward<F>(f)});
     }
 
-    /// Runs f() on a worker of NUMA node `node` (logical id) when the runtime
-    /// has one there. Throws node_error for a node the topology lacks.
+    /// Runs f() on a worker of NUMA node `node` (logical id). Throws
+    /// node_error when the runtime has no worker there (see above).
     template <class F>
     void run_on_node(int node, F&& f) {
         detail::check_node(*m_core.m_runtime, node);

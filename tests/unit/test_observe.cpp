@@ -259,10 +259,30 @@ std::string temp_path(const char* stem) {
         .string();
 }
 
-nlohmann::json read_json(const std::string& path) {
+// The n-th runtime of a process that traces writes stem.n.json (n > 1), and
+// the tests of this program create several: find the one file this test wrote.
+std::string written_path(const std::string& path) {
+    const std::filesystem::path p(path);
+    const std::string stem = p.stem().string();
+    std::vector<std::string> found;
+    for (const auto& entry : std::filesystem::directory_iterator(p.parent_path())) {
+        const std::string name = entry.path().filename().string();
+        if (name == p.filename().string() || (name.rfind(stem + ".", 0) == 0 && name.size() > 5 &&
+                                              name.substr(name.size() - 5) == ".json")) {
+            found.push_back(entry.path().string());
+        }
+    }
+    EXPECT_EQ(found.size(), 1U) << "trace files for " << path;
+    return found.empty() ? path : found.front();
+}
+
+nlohmann::json read_json(const std::string& requested) {
+    const std::string path = written_path(requested);
     std::ifstream in(path);
     EXPECT_TRUE(in.good()) << path;
-    return nlohmann::json::parse(in); // throws (failing the test) on invalid JSON or UTF-8
+    nlohmann::json doc = nlohmann::json::parse(in); // throws (failing the test) on invalid JSON or UTF-8
+    std::filesystem::remove(path);
+    return doc;
 }
 
 TEST(Trace, WritesTraceEventJsonWithOneTrackPerWorkerAndTasksMatchingStats) {
@@ -284,7 +304,6 @@ TEST(Trace, WritesTraceEventJsonWithOneTrackPerWorkerAndTasksMatchingStats) {
             s = rt.stats();
         }
         const nlohmann::json trace = read_json(path);
-        std::filesystem::remove(path);
         ASSERT_TRUE(trace.contains("traceEvents"));
         const auto& events = trace["traceEvents"];
         ASSERT_TRUE(events.is_array());
@@ -363,7 +382,6 @@ TEST(Trace, EscapesLabelsAndReplacesInvalidUtf8) {
             g.wait();
         }
         const nlohmann::json trace = read_json(path);
-        std::filesystem::remove(path);
         bool found = false;
         for (const auto& e : trace["traceEvents"]) {
             if (e["ph"] == "X" && e["cat"] == "task") {
@@ -388,7 +406,6 @@ TEST(Trace, BoundedBuffersCountWhatTheyDrop) {
             s = rt.stats();
         }
         const nlohmann::json trace = read_json(path);
-        std::filesystem::remove(path);
         EXPECT_EQ(trace["otherData"]["events_per_worker_limit"], 20);
         EXPECT_GT(trace["otherData"]["dropped_events"].get<std::uint64_t>(), 0U);
         std::uint64_t tasks = 0;
@@ -398,6 +415,30 @@ TEST(Trace, BoundedBuffersCountWhatTheyDrop) {
         EXPECT_LT(tasks, s.tasks_run);
         EXPECT_LE(tasks, 6U * 10U); // a slice takes two events: at most 10 per slot, 2 workers and 4 guest slots
     });
+}
+
+TEST(Trace, EachRuntimeOfAProcessWritesItsOwnFile) {
+    const std::string path = temp_path("topos-trace-many");
+    {
+        scoped_env env("TOPOS_TRACE", path.c_str());
+        for (int i = 0; i < 2; ++i) {
+            topos::runtime rt(threads(1));
+            run_tree(rt, 1);
+        }
+    }
+    const std::filesystem::path p(path);
+    int files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(p.parent_path())) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind(p.stem().string(), 0) == 0) {
+            std::ifstream in(entry.path());
+            const auto doc = nlohmann::json::parse(in);
+            EXPECT_EQ(doc["otherData"]["stats"]["tasks_run"], 5);
+            std::filesystem::remove(entry.path());
+            ++files;
+        }
+    }
+    EXPECT_EQ(files, 2);
 }
 
 TEST(Trace, BadPathOrLimitIsAConfigErrorNamingIt) {

@@ -197,16 +197,9 @@ struct group_core {
     std::uint64_t m_cancel_mark = 0; ///< the last cancellation walk that reached it
 };
 
-/// A group id unique in the process: per-thread blocks of a global counter.
-void refill_group_ids(std::uint64_t& next, std::uint64_t& end) noexcept; // scheduler/cancel.cpp
-[[nodiscard]] inline std::uint64_t next_group_id() noexcept {
-    thread_local std::uint64_t next = 0;
-    thread_local std::uint64_t end = 0;
-    if (next == end) [[unlikely]] {
-        refill_group_ids(next, end);
-    }
-    return next++;
-}
+/// An id for a group that is not nested (created outside any task): from a
+/// global counter, below the ids worker slots give nested groups.
+[[nodiscard]] std::uint64_t new_root_group_id() noexcept; // scheduler/cancel.cpp
 
 /// The worker the calling thread is, or nullptr for threads outside any runtime.
 extern constinit thread_local worker_core* tls_worker;
@@ -216,8 +209,61 @@ extern constinit thread_local worker_core* tls_worker;
 struct worker_core {
     /// `sleepers` and `push_fence` are the runtime's (see push()); both
     /// outlive the worker.
-    worker_core(runtime_core* rt, const std::atomic<std::uint32_t>& sleepers, bool push_fence) noexcept
-        : m_runtime(rt), m_sleepers(&sleepers), m_push_fence(push_fence) {}
+    worker_core(runtime_core* rt, const std::atomic<std::uint32_t>& sleepers, bool push_fence,
+                const std::atomic<std::uint32_t>& cancel_walks, unsigned slot) noexcept
+        : m_runtime(rt), m_sleepers(&sleepers), m_push_fence(push_fence), m_cancel_walks(&cancel_walks),
+          m_next_group_id((std::uint64_t{slot} + 1) << 40) {}
+
+    /// pre: the caller is the owner, running a task of `parent` (same
+    /// runtime). Registers `g` as nested in `parent` in this slot's list; it
+    /// starts cancelled when `parent` is. Unlocked unless a cancel walk is
+    /// on (scheduler/cancel.cpp has the protocol).
+    void enter_nested(const group_core& parent, group_core& g) noexcept {
+        g.m_id = m_next_group_id++;
+        g.m_parent_id = parent.m_id;
+        g.m_home = this;
+        if (begin_list_change()) [[likely]] {
+            g.m_list_prev = m_groups_tail;
+            (m_groups_tail != nullptr ? m_groups_tail->m_list_next : m_groups_head) = &g;
+            m_groups_tail = &g;
+            // release: our list writes happen before a walk's acquire load that sees false.
+            m_groups_changing.store(false, std::memory_order_release);
+        } else {
+            link_locked(g);
+        }
+        // seq_cst: after our link; a walk that missed the link set this flag first.
+        if (parent.m_cancelled.load(std::memory_order_seq_cst)) [[unlikely]] {
+            g.m_cancelled.store(true, std::memory_order_relaxed); // our own group: nobody runs its tasks yet
+        }
+    }
+    /// pre: the caller is the owner and `g` is in its list.
+    void leave_nested(group_core& g) noexcept {
+        if (begin_list_change()) [[likely]] {
+            (g.m_list_prev != nullptr ? g.m_list_prev->m_list_next : m_groups_head) = g.m_list_next;
+            (g.m_list_next != nullptr ? g.m_list_next->m_list_prev : m_groups_tail) = g.m_list_prev;
+            m_groups_changing.store(false, std::memory_order_release); // release: as in enter_nested()
+        } else {
+            unlink_locked(g);
+        }
+        g.m_home = nullptr;
+    }
+    /// Announces an unlocked change of the group list; false (and no
+    /// announcement) when a walk is on and the lock must be taken instead.
+    [[nodiscard]] bool begin_list_change() noexcept {
+        m_groups_changing.store(true, std::memory_order_relaxed);
+        if (m_push_fence) [[unlikely]] {
+            push_fence(); // no membarrier: the owner pays for the fence
+        } else {
+            std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the store
+        }
+        if (m_cancel_walks->load(std::memory_order_relaxed) == 0) [[likely]] {
+            return true;
+        }
+        m_groups_changing.store(false, std::memory_order_release); // release: as in enter_nested()
+        return false;
+    }
+    void link_locked(group_core& g) noexcept;   // scheduler/cancel.cpp
+    void unlink_locked(group_core& g) noexcept; // scheduler/cancel.cpp
 
     /// pre: the caller is the owner. A frame from the free list; refills it out of line.
     [[nodiscard]] task* allocate() {
@@ -270,6 +316,9 @@ struct worker_core {
     const std::atomic<std::uint32_t>* m_sleepers;
     /// True when membarrier(2) is unavailable and push must fence itself.
     bool m_push_fence;
+    /// The runtime's count of cancel walks in progress (scheduler/cancel.cpp).
+    const std::atomic<std::uint32_t>* m_cancel_walks;
+    std::uint64_t m_next_group_id; ///< owner-private: ids of groups nested here, (slot + 1) << 40 upwards
     task* m_free = nullptr; ///< owner-private free list
     /// Owner-private: the group of the task this slot runs now (nullptr
     /// between tasks); a group created meanwhile is nested in it.
@@ -293,17 +342,14 @@ void discard_task(task* t) noexcept;
 /// Queues a task from outside the runtime, or for a node's inbox
 /// (node >= 0). The group's count must already include it.
 void submit(runtime_core& rt, task* t, int node);
-/// Throws node_error unless `node` is a NUMA node of the runtime's topology.
+/// Throws node_error unless the runtime has a worker on NUMA node `node`.
 void check_node(const runtime_core& rt, int node);
 /// True when the calling worker of `rt` runs on `node`.
 [[nodiscard]] bool on_node(const runtime_core& rt, int node) noexcept;
 /// Blocks until the group's count is zero, helping when called on a worker.
 void wait_for(group_core& g);
-/// Registers a group created on worker slot `w` inside a task of group
-/// `parent` (same runtime); it starts cancelled when `parent` is.
-void enter_nested(worker_core& w, group_core& parent, group_core& g) noexcept;
-/// Unregisters a nested group (any thread).
-void leave_nested(group_core& g) noexcept;
+/// Unregisters a nested group from a thread other than its slot's owner.
+void leave_nested_elsewhere(group_core& g) noexcept;
 /// Cancels `g` and every group nested in it (scheduler/cancel.cpp).
 void cancel_group(group_core& g) noexcept;
 
