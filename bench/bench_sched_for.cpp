@@ -1,10 +1,11 @@
 // parallel_for with tiny bodies and automatic grain: topos against oneTBB
 // parallel_for (auto_partitioner) and OpenMP `parallel for schedule(static)`.
 //
-// topos is measured two ways. "topos_in_task": the timing loop runs inside a
-// task, so exactly `threads` threads work, as in oneTBB's arena and OpenMP's
-// team (whose callers take part). "topos": called from the benchmark's own
-// thread, which joins through a guest slot: `threads` workers plus the caller.
+// topos is measured two ways. "topos": called from the benchmark's own
+// thread, which takes worker slot 0 for each loop (the runtime started
+// `threads` - 1 threads), as OpenMP's and oneTBB's callers take part.
+// "topos_in_task": the timing loop runs inside one task, so every
+// parallel_for starts on a worker and no slot is taken per loop.
 // "topos_range" and "topos_range_in_task": the same with a chunked body
 // (topos/range.hpp), whose inner loop the compiler can vectorise.
 //

@@ -18,9 +18,6 @@
 #include <string>
 
 #ifndef TOPOS_BENCH_OPENMP_ONLY
-#include <atomic>
-#include <chrono>
-#include <thread>
 #include <utility>
 
 #include <topos/runtime.hpp>
@@ -59,22 +56,14 @@ inline topos::runtime_options workers(unsigned threads) {
     return {.places = {}, .bind = {}, .threads = threads, .topology = {}};
 }
 
-/// Runs `loop` (a benchmark's timing loop) inside one task of `rt`, so that
-/// exactly the runtime's workers do the work, as in oneTBB's arena and
-/// OpenMP's team, whose calling thread takes part. The caller then sleeps
-/// rather than waiting on the group: a waiting caller would join as one
-/// thread more.
+/// Runs `loop` (a benchmark's timing loop) inside one task of `rt` and
+/// waits on it. The waiting caller is worker 0 (topos's default; the runtime
+/// started the other threads - 1), so exactly `threads` threads do the work,
+/// as in oneTBB's arena and OpenMP's team, whose calling thread takes part.
 template <class Loop>
 void run_in_task(topos::runtime& rt, Loop&& loop) {
-    std::atomic<bool> done{false};
     topos::task_group g(rt);
-    g.run([&] {
-        loop();
-        done.store(true);
-    });
-    while (!done.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    g.run([&] { loop(); });
     g.wait();
 }
 
