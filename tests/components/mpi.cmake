@@ -102,11 +102,8 @@ foreach(per_node 1 2)
 endforeach()
 # --bind-to none: the share rule (ranks take their share of the machine from
 # OMPI_COMM_WORLD_LOCAL_RANK/_SIZE, TOPOS_SHARE) gives each rank its own node.
-# DISABLED: the share rule is another branch's work (issue 15, "Ranks take
-# their share"); enable this test when that code is merged.
 topos_add_mpi_test(mpi_numa_unbound_share LABELS "numa;mpi" TIMEOUT 600
   COMMAND ${topos_numa_launch} none 1 $<TARGET_FILE:topos_mpi_numa_tests>)
-set_tests_properties(mpi_numa_unbound_share PROPERTIES DISABLED TRUE)
 
 # MPI missing at run time: a topos::mpi program is refused by the dynamic
 # loader (exit 127, naming libmpi); a libtopos-only program runs.
