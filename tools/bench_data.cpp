@@ -12,7 +12,7 @@
 //     Time of the read phase, and the pages that moved.
 //  3. cost of next-touch per page: --size bytes on node 0 moved to the last
 //     node (node 0 on a one-node machine: then no copy is made, and the figure
-//     is the fault, the protection change and the move_pages call) by (a) one
+//     is the fault, the protection change and the page query) by (a) one
 //     touch per page from a worker of that node, (b) the same with groups of 16
 //     pages, (c) one move_pages call for all pages, (d) one move_pages call per
 //     page. Time per page.
@@ -164,7 +164,7 @@ int run_bench_data(const bench_common_options& opts) {
     if (nodes.size() < 2) {
         report.notes.push_back("one NUMA node: every copy and page is local, so the lookups and phase rows show "
                                "the overheads only, and next-touch moves no data (the cost per page is the fault, "
-                               "mprotect and move_pages)");
+                               "mprotect and a page query)");
     }
 
     lookup_result replicated_r;

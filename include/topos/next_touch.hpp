@@ -20,12 +20,14 @@
 // other waits in its fault until it is accessible, so every page ends on
 // exactly one node and no byte is lost (migration copies the page whole).
 //
-// Costs. Per armed page touched: one fault and signal delivery, one
-// move_pages call (one page, or its group: see next_touch_options) with the
-// copy of the page when it was elsewhere, one mprotect with its TLB
-// shoot-down of the threads of the process. That is several microseconds per
-// page, an order more than move_pages of many pages in one call (`topos bench
-// data` measures both). Arming is one mprotect and one mbind of the range.
+// Costs. Per armed page touched: one fault and signal delivery, one mprotect
+// with its TLB shoot-down of the threads of the process, a query of where the
+// page (or its group: see next_touch_options) is and, when it is on another
+// node, one move_pages call with the copy. move_pages with targets first
+// drains every CPU's LRU lists, which is why pages already in place are not
+// passed to it. That is a few microseconds per page plus the move, several
+// times move_pages of many pages in one call (`topos bench data` measures
+// both; groups of 16 pages cut it 4 to 9 times). Arming is one mprotect and one mbind of the range.
 // Each disarmed page splits the range's mapping (VMA) until its neighbours
 // are disarmed too; a scattered touch order over a huge range can reach the
 // kernel's vm.max_map_count (65530 by default), and then mprotect fails and
