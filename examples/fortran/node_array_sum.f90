@@ -1,5 +1,5 @@
 ! Fills an array spread over the NUMA nodes in parallel, then sums it.
-! Build: gfortran -I<dir of topos.mod> node_array_sum.f90 $(pkg-config --libs topos-fortran)
+! Build: gfortran $(pkg-config --cflags topos-fortran) node_array_sum.f90 $(pkg-config --libs topos-fortran)
 module kernels
   use, intrinsic :: iso_c_binding
   implicit none

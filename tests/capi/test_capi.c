@@ -609,9 +609,15 @@ static void test_segments_and_sync(void) {
     CHECK(died == 0);
     topos_mutex_t* m2 = NULL;
     OK(topos_mutex_attach(base, &m2));
+#ifndef __SANITIZE_THREAD__
+    /* Misuse the error-checking mutex reports (EDEADLK, EPERM); ThreadSanitizer
+     * reports the misuse itself before the mutex can, so these run elsewhere. */
     FAILS(topos_mutex_lock(m2, NULL), TOPOS_E_SYNC, ""); /* already owned by this thread */
     OK(topos_mutex_unlock(m2));
     FAILS(topos_mutex_unlock(m), TOPOS_E_SYNC, "");      /* not owned */
+#else
+    OK(topos_mutex_unlock(m2));
+#endif
     OK(topos_mutex_try_lock(m, &acquired, &died));
     CHECK(acquired == 1 && died == 0);
     OK(topos_mutex_unlock(m));
