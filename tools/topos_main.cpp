@@ -229,6 +229,11 @@ int run_command_line(int argc, const char* const* argv, const command_line_io& i
         return app.exit(e, out, err_stream());
     } catch (const CLI::ParseError& e) {
         return report_parse_error(app, e);
+    } catch (const std::exception& e) {
+        // Nothing leaves run_command_line: an option callback that throws is
+        // an internal error, reported like one.
+        report_error(std::string("internal error: ") + e.what());
+        return k_exit_internal;
     }
     if (app.get_subcommands().empty()) {
         err_stream() << app.help();
