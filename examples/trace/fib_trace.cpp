@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <semaphore>
 
 namespace {
 
@@ -36,8 +37,15 @@ int main(int argc, char** argv) {
     try {
         topos::runtime rt;
         long result = 0;
+        // The main thread only waits for the root task to finish (a thread
+        // that waits in wait() would run tasks too, as a guest).
+        std::binary_semaphore done{0};
         topos::task_group root(rt);
-        root.run("root", [&] { result = fib(rt, n); });
+        root.run("root", [&] {
+            result = fib(rt, n);
+            done.release();
+        });
+        done.acquire();
         root.wait();
         const auto s = rt.stats();
         std::printf("fib(%d) = %ld on %u workers: %llu tasks, %llu steals (%llu remote), %llu parks\n", n, result,

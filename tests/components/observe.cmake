@@ -26,3 +26,8 @@ echo "trace plot ok"
   set_tests_properties(topos_plot_draws_a_trace PROPERTIES LABELS "unit" TIMEOUT 120
     SKIP_RETURN_CODE 3 PASS_REGULAR_EXPRESSION "trace plot ok")
 endif()
+
+# The cost figures of the observer's event sites and nested cancellation
+# (README, "Observing a run"): fib timed by its worker's CPU time.
+add_executable(topos_fib_cpu_time ${PROJECT_SOURCE_DIR}/examples/trace/fib_cpu_time.cpp)
+target_link_libraries(topos_fib_cpu_time PRIVATE topos::topos)

@@ -149,10 +149,11 @@ TEST(Observer, CountsMatchStatsAndEachWorkerStartsAndStopsOnce) {
     with_timeout(120s, "Observer.CountsMatchStats", [] {
         counting_observer obs;
         unsigned n = 0;
+        topos::observation watch; // declared first: it outlives the runtime
         {
             topos::runtime rt(threads(3));
             n = rt.thread_count();
-            topos::observation watch = rt.observe(obs);
+            watch = rt.observe(obs);
             EXPECT_TRUE(watch.active());
             const std::uint64_t leaves = run_tree(rt, 5);
             EXPECT_EQ(leaves, 1024U);

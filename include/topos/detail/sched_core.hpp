@@ -256,7 +256,9 @@ struct worker_core {
         } else {
             std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the store
         }
-        if (m_cancel_walks->load(std::memory_order_relaxed) == 0) [[likely]] {
+        // acquire: pairs with the release decrement that ends a walk, so the
+        // walk's reads of our list happen before our unlocked writes.
+        if (m_cancel_walks->load(std::memory_order_acquire) == 0) [[likely]] {
             return true;
         }
         m_groups_changing.store(false, std::memory_order_release); // release: as in enter_nested()
