@@ -191,6 +191,9 @@ void runtime_core::start_threads() {
         if (m_display_affinity) {
             display_affinity(0);
         }
+        // Slot 0 runs no loop of its own: it is a worker for observers and
+        // the trace from now until the runtime ends (callers come and go).
+        m_hub->worker_started(*m_workers[0]);
     }
     // release: publishes m_workers (and the domains) to every worker's acquire load of the phase.
     m_phase.store(1, std::memory_order_release);
@@ -214,6 +217,9 @@ runtime_core::~runtime_core() {
         drain_without_threads(); // one worker, the caller's: nobody else runs what is queued
     }
     stop_and_join();
+    if (m_first_thread == 1 && !m_workers.empty() && m_workers[0] != nullptr) {
+        m_hub->worker_stopped(*m_workers[0]);
+    }
     m_hub->finish(collect_stats());
     destroy_workers();
 }
