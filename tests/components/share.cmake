@@ -18,3 +18,9 @@ if(TOPOS_BUILD_TOOLS)
   target_compile_definitions(topos_share_cli_tests PRIVATE TOPOS_CLI="$<TARGET_FILE:topos_cli>")
   add_dependencies(topos_share_cli_tests topos_cli)
 endif()
+
+# Local ranks (forked children with OMPI_COMM_WORLD_LOCAL_RANK/SIZE) each run
+# on their own node, judged by the kernel; bound ones keep their binding.
+# Needs several NUMA nodes (tests/numa-vm/run); skips elsewhere.
+topos_add_gtest(topos_numa_share_tests LABEL numa TIMEOUT 300
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/../numa/test_numa_share.cpp LIBS PkgConfig::topos_numa)
