@@ -87,7 +87,12 @@ runtime_core::runtime_core(runtime& owner, const runtime_options& options)
     }
     try {
         if (m_first_thread == 1) {
-            create_worker(0, false); // slot 0: the caller's, no thread of its own
+            try {
+                create_worker(0, false); // slot 0: the caller's, no thread of its own
+            } catch (const std::bad_alloc&) {
+                throw memory_error("runtime: cannot allocate the state of worker 0 (" + std::to_string(sizeof(worker)) +
+                                   " bytes); no worker was started");
+            }
         }
         for (unsigned g = count; g < count + k_guest_slots; ++g) {
             void* memory = ::operator new(sizeof(worker), std::align_val_t{alignof(worker)});

@@ -9,8 +9,11 @@
 #include <topos/error.hpp>
 #include <topos/memory.hpp>
 #include <topos/placement.hpp>
+#include <topos/share.hpp>
 
 #include <cstdlib>
+#include <optional>
+#include <ostream>
 #include <sstream>
 #include <string_view>
 #include <vector>
@@ -51,6 +54,52 @@ placement_options options_from_flags(const places_options& opts) {
     return out;
 }
 
+// --ranks/--rank plan for that rank (share on, whatever binds this process);
+// without them, what this process would get from its launcher's variables.
+rank_share share_from_flags(const places_options& opts, const topology& topo, bool places_explicit) {
+    if (!opts.ranks && !opts.rank) {
+        return decide_share(topo, std::nullopt, std::nullopt, places_explicit);
+    }
+    if (!opts.ranks || !opts.rank) {
+        throw config_error(opts.ranks ? "--ranks needs --rank I, the rank to plan for (0 to K-1)"
+                                      : "--rank needs --ranks K, the number of ranks on the host");
+    }
+    // A count of up to 7 digits, or nothing.
+    const auto number = [](const std::string& text) -> std::optional<unsigned> {
+        if (text.empty() || text.size() > 7 || text.find_first_not_of("0123456789") != std::string::npos) {
+            return std::nullopt;
+        }
+        return static_cast<unsigned>(std::stoul(text));
+    };
+    const auto size = number(*opts.ranks);
+    if (!size || *size == 0) {
+        throw config_error("--ranks: '" + *opts.ranks + "' is not a number of ranks; expected a whole number from 1");
+    }
+    const auto rank = number(*opts.rank);
+    if (!rank) {
+        throw config_error("--rank: '" + *opts.rank + "' is not a rank; expected a whole number from 0 to " +
+                           std::to_string(*size - 1));
+    }
+    return decide_share(topo, share_mode::on, local_rank{.rank = *rank, .size = *size}, places_explicit,
+                        "--ranks/--rank");
+}
+
+void add_share_json(nlohmann::ordered_json& doc, const rank_share& share) {
+    if (!share.summary.empty() || !share.problems.empty()) {
+        doc["share"] = {{"taken", share.taken}, {"summary", share.summary}, {"pus", share.pus},
+                        {"nodes", share.nodes}, {"problems", share.problems}};
+    }
+}
+
+void write_share(std::ostream& out, const rank_share& share) {
+    if (!share.summary.empty()) {
+        out << "share: " << share.summary << '\n';
+    }
+    for (const auto& line : share.problems) {
+        out << "note: " << line << '\n';
+    }
+}
+
 } // namespace
 
 topology load_topology(const std::optional<std::string>& spec) {
@@ -80,8 +129,10 @@ std::vector<std::string> memory_notes(const memory_status& st) {
 std::string run_info(const info_options& opts) {
     const topology topo = load_topology(opts.topology);
     const bool host = topo.is_this_system();
+    const rank_share share = decide_share(topo, std::nullopt, std::nullopt, env_is_set("TOPOS_PLACES"));
     if (opts.json) {
         auto doc = topology_to_json(topo);
+        add_share_json(doc, share);
         if (host) {
             const memory_status st = get_memory_status();
             doc["memory"] = {{"numa_syscalls", st.numa_syscalls},
@@ -93,6 +144,7 @@ std::string run_info(const info_options& opts) {
     }
     std::ostringstream out;
     write_topology_text(out, topo);
+    write_share(out, share);
     if (host) {
         const memory_status st = get_memory_status();
         out << "memory: page placement " << (st.numa_syscalls ? "available" : "unavailable")
@@ -107,12 +159,18 @@ std::string run_info(const info_options& opts) {
 
 std::string run_places(const places_options& opts) {
     // Flags first, then TOPOS_* and OMP_* fill what they left unset; the
-    // planner's message names the variable a bad places list came from.
+    // planner's message names the variable a bad places list came from. A
+    // rank's share (--ranks/--rank or the launcher's variables) narrows the places.
     const topology topo = load_topology(opts.topology);
     detail::placement_sources sources;
+    placement_options flags = options_from_flags(opts);
+    const rank_share share = share_from_flags(opts, topo, with_environment(flags).places.has_value());
+    if (share.taken) {
+        flags.within = share.pus;
+    }
     placement_plan plan;
     try {
-        plan = detail::plan_from_environment(topo, options_from_flags(opts), &sources);
+        plan = detail::plan_from_environment(topo, flags, &sources);
     } catch (const places_error& e) {
         if (opts.places) {
             rethrow_with_source("--places", e);
@@ -128,9 +186,11 @@ std::string run_places(const places_options& opts) {
         auto doc = plan_to_json(plan);
         doc["source"] = topo.source_spec();
         doc["setting_sources"] = {{"places", places_from}, {"bind", bind_from}, {"threads", threads_from}};
+        add_share_json(doc, share);
         return dump(doc);
     }
     std::ostringstream out;
+    write_share(out, share);
     write_plan_text(out, topo, plan);
     std::string text = out.str();
     const std::size_t blank = text.find("\n\n");

@@ -23,6 +23,8 @@ struct places_options {
     std::optional<std::string> places;  ///< --places; unset: TOPOS_PLACES, else the planner's default
     std::optional<std::string> bind;    ///< --bind, parsed here so the library's message is used
     std::optional<std::string> threads; ///< --threads, likewise
+    std::optional<std::string> ranks;   ///< --ranks K: plan for local rank --rank of K (topos/share.hpp)
+    std::optional<std::string> rank;    ///< --rank I
     bool json = false;
 };
 

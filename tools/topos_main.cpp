@@ -46,8 +46,8 @@ topos::cli::command_set define_commands(CLI::App& app, command_line& args) {
     // A repeated flag takes its last value, so an alias can be overridden.
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.footer("Run 'topos <command> --help' for a command's options.\n"
-               "Environment: TOPOS_TOPOLOGY, TOPOS_PLACES, TOPOS_PROC_BIND and TOPOS_NUM_THREADS supply\n"
-               "defaults; a flag always wins over its variable.");
+               "Environment: TOPOS_TOPOLOGY, TOPOS_PLACES, TOPOS_PROC_BIND, TOPOS_NUM_THREADS and TOPOS_SHARE\n"
+               "supply defaults; a flag always wins over its variable.");
 
     struct {
         CLI::App* info;
@@ -76,6 +76,11 @@ topos::cli::command_set define_commands(CLI::App& app, command_line& args) {
                            "'host', 'synthetic:<hwloc description>' or an hwloc .xml file "
                            "(default: $TOPOS_TOPOLOGY, else host)")
         ->type_name("SPEC");
+    sub.places->add_option("--ranks", args.places.ranks,
+                           "Plan for one of K ranks on this host: whole NUMA nodes or a share of the cores "
+                           "(default: the launcher's variables, OMPI_COMM_WORLD_LOCAL_SIZE, ...)")
+        ->type_name("K");
+    sub.places->add_option("--rank", args.places.rank, "Which of the --ranks to plan for, 0 to K-1")->type_name("I");
     sub.places->add_flag("--json", args.places.json, "Print a JSON document instead of text");
     sub.places->footer("Example: topos places --topology 'synthetic:pack:2 numa:2 core:2 pu:2' --bind spread --threads 4");
 
