@@ -38,6 +38,16 @@ std::string dump(const nlohmann::ordered_json& doc) {
     return doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + '\n';
 }
 
+// Whether places come from a variable (TOPOS_PLACES, or OMP_PLACES unless
+// TOPOS_IGNORE_OMP): then a rank's share is not taken.
+bool places_from_environment() {
+    const auto set = [](const char* name) {
+        const char* value = std::getenv(name);
+        return value != nullptr && *value != '\0';
+    };
+    return set("TOPOS_PLACES") || (set("OMP_PLACES") && !detail::omp_variables_ignored());
+}
+
 placement_options options_from_flags(const places_options& opts) {
     placement_options out;
     out.places = opts.places;
@@ -129,7 +139,7 @@ std::vector<std::string> memory_notes(const memory_status& st) {
 std::string run_info(const info_options& opts) {
     const topology topo = load_topology(opts.topology);
     const bool host = topo.is_this_system();
-    const rank_share share = decide_share(topo, std::nullopt, std::nullopt, env_is_set("TOPOS_PLACES"));
+    const rank_share share = decide_share(topo, std::nullopt, std::nullopt, places_from_environment());
     if (opts.json) {
         auto doc = topology_to_json(topo);
         add_share_json(doc, share);

@@ -137,7 +137,8 @@ topos_status topos_task_group_create(topos_runtime_t* rt, topos_task_group_t** o
 /* Waits for the group's tasks, then frees it. */
 topos_status topos_task_group_destroy(topos_task_group_t* group);
 topos_status topos_task_group_run(topos_task_group_t* group, topos_task_fn fn, void* ctx);
-/* Runs fn on a worker of NUMA node `node` when the runtime has one there. */
+/* Runs fn on a worker of NUMA node `node`; TOPOS_E_NODE when the runtime has no
+   worker there (an unbound runtime has none on any node), and nothing is queued. */
 topos_status topos_task_group_run_on_node(topos_task_group_t* group, int node, topos_task_fn fn, void* ctx);
 /* Returns when every task run so far has finished. */
 topos_status topos_task_group_wait(topos_task_group_t* group);

@@ -32,6 +32,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -58,7 +59,12 @@ struct rng {
     std::uint64_t state;
 };
 
+// A group, and the group whose task created it (k_no_parent for an outside
+// thread's). Cancelling a group cancels the groups nested in its tasks, so a
+// task may be skipped when its group or any group above it was cancelled.
+constexpr std::uint32_t k_no_parent = ~std::uint32_t{0};
 struct group_record {
+    std::uint32_t parent = k_no_parent; // written by the creator before any task of the group exists
     std::atomic<bool> may_skip{false};
     std::atomic<std::uint32_t> thrown{0};
 };
@@ -104,7 +110,7 @@ public:
         if (r.below(16) == 0) {
             // Cancel from outside while the tree runs.
             std::this_thread::yield();
-            m_groups[gid].may_skip.store(true, std::memory_order_relaxed);
+            m_groups[gid].may_skip.store(true);
             m_cancels.fetch_add(1, std::memory_order_relaxed);
             g.cancel();
         }
@@ -122,11 +128,21 @@ public:
             if (runs > 1 && problem.empty()) {
                 problem = "task " + std::to_string(id) + " ran " + std::to_string(runs) + " times";
             }
-            if (runs == 0 && !m_groups[m_group_of[id]].may_skip.load() && problem.empty()) {
-                problem = "task " + std::to_string(id) + " never ran and its group was neither cancelled nor failed";
+            if (runs == 0 && !skippable(m_group_of[id]) && problem.empty()) {
+                problem = "task " + std::to_string(id) +
+                          " never ran and neither its group nor a group above it was cancelled or failed";
             }
         }
-        if (m_iterations_run.load() != m_iterations_expected.load() && problem.empty()) {
+        // A loop inside a cancelled tree may stop early: only then may it run fewer iterations.
+        std::uint64_t cut_short = 0;
+        for (const auto& [gid, missing] : m_cut_loops) {
+            if (!skippable(gid) && problem.empty()) {
+                problem = "a parallel_for in group " + std::to_string(gid) + " skipped " + std::to_string(missing) +
+                          " iterations and no group above it was cancelled or failed";
+            }
+            cut_short += missing;
+        }
+        if (m_iterations_run.load() + cut_short != m_iterations_expected.load() && problem.empty()) {
             problem = "parallel_for ran " + std::to_string(m_iterations_run.load()) + " iterations of " +
                       std::to_string(m_iterations_expected.load());
         }
@@ -150,6 +166,16 @@ public:
 
 private:
     std::uint32_t new_group() { return m_next_group.fetch_add(1, std::memory_order_relaxed); }
+
+    // Whether gid's tasks may be skipped: it or a group above it was cancelled or failed.
+    bool skippable(std::uint32_t gid) const {
+        for (std::uint32_t g = gid; g != k_no_parent && g < m_capacity; g = m_groups[g].parent) {
+            if (m_groups[g].may_skip.load()) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     void wrong(const std::string& what) {
         if (m_wrong.fetch_add(1) == 0) {
@@ -198,9 +224,9 @@ private:
             } else if (pick < 7) {
                 const std::uint32_t chunk = 2 + r.below(rest - 1);
                 rest -= chunk;
-                nested(chunk, r, depth + 1);
+                nested(gid, chunk, r, depth + 1);
             } else {
-                loop(r);
+                loop(gid, r);
                 rest -= 1;
                 spawn(g, gid, 1, r, depth);
             }
@@ -209,7 +235,7 @@ private:
         // whole tree; often in nested groups, whose trees are small.
         if (r.below(depth == 0 ? 4096 : 64) == 0) {
             // Before the throw, which cancels the group: its pending tasks may skip.
-            m_groups[gid].may_skip.store(true, std::memory_order_relaxed);
+            m_groups[gid].may_skip.store(true);
             m_groups[gid].thrown.fetch_add(1, std::memory_order_relaxed);
             m_threw[id].store(1, std::memory_order_relaxed);
             m_thrown.fetch_add(1, std::memory_order_relaxed);
@@ -218,7 +244,7 @@ private:
     }
 
     // A nested group inside a task: filled, sometimes cancelled, waited on here.
-    void nested(std::uint32_t budget, rng& r, int depth) {
+    void nested(std::uint32_t parent, std::uint32_t budget, rng& r, int depth) {
         m_nested.fetch_add(1, std::memory_order_relaxed);
         topos::task_group inner(m_rt);
         const std::uint32_t gid = new_group();
@@ -226,22 +252,31 @@ private:
             wrong("more groups than the round has room for");
             return;
         }
+        m_groups[gid].parent = parent;
         spawn_children(inner, gid, budget, r, depth);
         if (r.below(16) == 0) {
-            m_groups[gid].may_skip.store(true, std::memory_order_relaxed);
+            m_groups[gid].may_skip.store(true);
             m_cancels.fetch_add(1, std::memory_order_relaxed);
             inner.cancel();
         }
         wait_and_check(inner, gid);
     }
 
-    void loop(rng& r) {
+    // A loop inside a task of group gid: its own group is nested in gid, so
+    // it stops early (fewer iterations) only when gid's tree is cancelled.
+    void loop(std::uint32_t gid, rng& r) {
         m_loops.fetch_add(1, std::memory_order_relaxed);
         const std::size_t n = 1 + r.below(256);
         m_iterations_expected.fetch_add(n, std::memory_order_relaxed);
-        topos::parallel_for(m_rt, std::size_t{0}, n, [this](std::size_t) {
+        std::atomic<std::size_t> ran{0};
+        topos::parallel_for(m_rt, std::size_t{0}, n, [this, &ran](std::size_t) {
+            ran.fetch_add(1, std::memory_order_relaxed);
             m_iterations_run.fetch_add(1, std::memory_order_relaxed);
         });
+        if (ran.load() != n) {
+            const std::lock_guard lock(m_mutex);
+            m_cut_loops.emplace_back(gid, n - ran.load());
+        }
     }
 
     // wait() must rethrow exactly when a task of the group threw: one of the
@@ -292,6 +327,7 @@ private:
     std::atomic<std::uint64_t> m_wrong{0};
     mutable std::mutex m_mutex;
     std::string m_first_wrong;
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> m_cut_loops; // (group, iterations skipped), under m_mutex
 };
 
 TEST(SoakScheduler, RandomSpawnTreesRunEveryTaskOnceAndSurfaceEveryException) {

@@ -178,7 +178,7 @@ TEST(BenchCli, SchedRunsThePeerSuiteOrSaysItWasNotBuilt) {
 }
 
 TEST(BenchCli, BadInputIsAOneLineUsageError) {
-    expect_usage_error({"bench", "nosuch"}, "unknown benchmark 'nosuch'; expected latency, bandwidth, stream or sched");
+    expect_usage_error({"bench", "nosuch"}, "unknown benchmark 'nosuch'; expected latency, bandwidth, stream, sched or data");
     expect_usage_error({"bench"}, "no benchmark named");
     expect_usage_error({"bench", "latency", "--size", "0"}, "--size: '0' is too small");
     expect_usage_error({"bench", "latency", "--size", "1e30"}, "--size: '1e30' is too large");

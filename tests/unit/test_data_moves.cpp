@@ -441,7 +441,12 @@ TEST(Replicated, LocalUpdateAndNodes) {
 }
 
 TEST(Replicated, ReadersSeeOldOrNewNeverTorn) {
-    topos::runtime rt(on_synthetic("pack:2 numa:1 core:2 pu:1"));
+    // The readers never end until told, so the updating thread must not be
+    // able to pick one up while it waits: a guest caller takes no node's
+    // inbox work, while worker 0 (the default caller role) would.
+    auto options = on_synthetic("pack:2 numa:1 core:2 pu:1");
+    options.caller = topos::caller_role::guest;
+    topos::runtime rt(options);
     topos::replicated<table> r(rt, table{});
     std::atomic<bool> stop{false};
     std::atomic<long> torn{0};
@@ -463,9 +468,9 @@ TEST(Replicated, ReadersSeeOldOrNewNeverTorn) {
             reads.fetch_add(1);
         }
     };
-    // One reader on a worker of each node (node inboxes: a waiting outside
-    // thread never takes those, so update's own waits cannot pick up an
-    // endless reader), and two outside threads.
+    // One reader on a worker of each node (node inboxes: a waiting guest
+    // never takes those, so update's own waits cannot pick up an endless
+    // reader), and two outside threads.
     topos::task_group readers(rt);
     readers.run_on_node(0, reader);
     readers.run_on_node(1, reader);
