@@ -11,7 +11,7 @@
 //                 (the figure in PEERS.md)
 //   larson        server-like churn where threads trade their live sets, so most
 //                 frees are of another thread's blocks
-//   xmalloc       producers allocate, consumers free (one-way cross-thread traffic)
+//   xmalloc       as xmalloc-test: 2 producers allocate batches of 4096 64-byte blocks, 2 consumers free them
 //   alloc_test    Pareto-distributed sizes from 8 B to 64 KiB, random lifetimes
 //   cache_scratch small objects written hard by each thread (false sharing if an
 //                 allocator hands neighbouring bytes to different threads)
@@ -47,7 +47,9 @@
 #include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -300,69 +302,94 @@ void bench_larson(benchmark::State& state, const allocator_api& a) {
     }
 }
 
+// As xmalloc-test (Lever and Boreham) runs it in mimalloc-bench (-w 2 -s 64):
+// two producer threads allocate batches of 4096 64-byte blocks (the batch
+// itself is allocated too, 32 KiB), write them and push each batch on a
+// shared LIFO of at most 100 batches (mutex and condition variables); two
+// consumer threads pop batches and free every block. Every free is remote and
+// blocks cross threads in bulk. A fixed number of batches is made, so the time
+// is the measure (the real program counts frees in a fixed time).
 void bench_xmalloc(benchmark::State& state, const allocator_api& a) {
-    constexpr std::size_t k_batches = 2000;
-    constexpr std::size_t k_batch = 256;
+    constexpr std::size_t k_objects = 4096;
+    constexpr std::size_t k_object_bytes = 64;
+    constexpr std::size_t k_limit = 100;
+    constexpr unsigned k_producers = 2;
+    constexpr std::size_t k_batches_each = 150;
+    struct batch {
+        batch* next;
+        void* objects[k_objects];
+    };
     for (auto _ : state) {
         std::mutex lock;
-        std::vector<std::vector<slot>> queue;
-        std::atomic<bool> done{false};
+        std::condition_variable not_empty;
+        std::condition_variable not_full;
+        batch* head = nullptr;
+        std::size_t count = 0;
+        unsigned producing = k_producers;
         std::atomic<std::uint64_t> bad{0};
         std::atomic<std::size_t> rss_peak{0};
         const std::size_t rss_before = topos::os::resident_bytes();
-        const timing elapsed = run_threads([&](unsigned t) {
-            if (t == 0) { // producer
-                fast_rng rng(3);
-                for (std::size_t b = 0; b < k_batches; ++b) {
-                    std::vector<slot> batch(k_batch);
-                    for (auto& s : batch) {
-                        s.bytes = 16 + rng.below(240);
-                        s.t = static_cast<std::uint8_t>(b);
-                        s.p = a.alloc(s.bytes);
-                        tag(s.p, s.t);
-                    }
-                    if (b == k_batches / 2) {
-                        rss_peak.store(topos::os::resident_bytes());
-                    }
-                    for (;;) { // bounded queue: wait while the consumer is far behind
-                        const std::lock_guard g(lock);
-                        if (queue.size() < 64) {
-                            queue.push_back(std::move(batch));
-                            break;
+        std::atomic<double> cpu{0};
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<std::thread> threads;
+        for (unsigned t = 0; t < 2 * k_producers; ++t) {
+            threads.emplace_back([&, t] {
+                const double begin = thread_cpu_seconds();
+                if (t % 2 == 1) { // producer
+                    for (std::size_t k = 0; k < k_batches_each; ++k) {
+                        auto* b = static_cast<batch*>(a.alloc(sizeof(batch)));
+                        for (std::size_t i = 0; i < k_objects; ++i) {
+                            b->objects[i] = a.alloc(k_object_bytes);
+                            std::memset(b->objects[i], static_cast<int>(i % 256), k_object_bytes);
                         }
+                        if (t == 1 && k == k_batches_each / 2) {
+                            rss_peak.store(topos::os::resident_bytes());
+                        }
+                        std::unique_lock g(lock);
+                        not_full.wait(g, [&] { return count < k_limit; });
+                        b->next = head;
+                        head = b;
+                        ++count;
+                        not_empty.notify_one();
                     }
-                }
-                done.store(true);
-                return;
-            }
-            std::uint64_t my_bad = 0;
-            for (;;) {
-                std::vector<slot> batch;
-                {
                     const std::lock_guard g(lock);
-                    if (!queue.empty()) {
-                        batch = std::move(queue.back());
-                        queue.pop_back();
+                    if (--producing == 0) {
+                        not_empty.notify_all();
                     }
-                }
-                if (batch.empty()) {
-                    if (done.load()) {
-                        const std::lock_guard g(lock);
-                        if (queue.empty()) {
-                            break;
+                } else { // consumer
+                    std::uint64_t my_bad = 0;
+                    for (;;) {
+                        batch* b = nullptr;
+                        {
+                            std::unique_lock g(lock);
+                            not_empty.wait(g, [&] { return head != nullptr || producing == 0; });
+                            if (head == nullptr) {
+                                break;
+                            }
+                            b = head;
+                            head = b->next;
+                            --count;
+                            not_full.notify_one();
                         }
+                        for (std::size_t i = 0; i < k_objects; ++i) {
+                            const auto* bytes = static_cast<const unsigned char*>(b->objects[i]);
+                            my_bad += bytes[k_object_bytes - 1] == i % 256 ? 0U : 1U;
+                            a.release(b->objects[i]);
+                        }
+                        a.release(b);
                     }
-                    std::this_thread::yield();
-                    continue;
+                    bad += my_bad;
                 }
-                for (auto& s : batch) {
-                    my_bad += tagged(s.p, s.t) ? 0U : 1U;
-                    a.release(s.p);
-                }
-            }
-            bad += my_bad;
-        });
-        finish(state, elapsed, 2.0 * k_batches * k_batch, rss_before, rss_peak.load(), bad.load());
+                cpu.fetch_add(thread_cpu_seconds() - begin);
+            });
+        }
+        for (auto& th : threads) {
+            th.join();
+        }
+        const timing elapsed{std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                             cpu.load()};
+        finish(state, elapsed, 2.0 * k_producers * k_batches_each * (k_objects + 1), rss_before, rss_peak.load(),
+               bad.load());
     }
 }
 

@@ -71,31 +71,6 @@ void bm_for_omp(benchmark::State& state, int threads, std::size_t n) {
 
 #ifndef TOPOS_BENCH_OPENMP_ONLY
 
-void bm_for_topos(benchmark::State& state, unsigned threads, std::size_t n) {
-    topos::runtime rt(workers(threads));
-    arrays a(n);
-    for (auto _ : state) {
-        topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { body(a, i); });
-        benchmark::ClobberMemory();
-    }
-    check("topos", a);
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
-}
-
-// The timing loop runs inside one task, so every parallel_for starts on a worker.
-void bm_for_topos_in_task(benchmark::State& state, unsigned threads, std::size_t n) {
-    topos::runtime rt(workers(threads));
-    arrays a(n);
-    run_in_task(rt, [&] {
-        for (auto _ : state) {
-            topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { body(a, i); });
-            benchmark::ClobberMemory();
-        }
-    });
-    check("topos", a);
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
-}
-
 // The chunked form: the body gets a topos::range and runs its own inner loop.
 void range_body(arrays& a, topos::range r) {
     for (std::size_t i = r.begin(); i < r.end(); ++i) {
@@ -103,28 +78,45 @@ void range_body(arrays& a, topos::range r) {
     }
 }
 
-void bm_for_topos_range(benchmark::State& state, unsigned threads, std::size_t n) {
+// One loop over the arrays, per index or per chunk.
+void loop(topos::runtime& rt, arrays& a, bool chunked) {
+    const std::size_t n = a.y.size();
+    if (chunked) {
+        topos::parallel_for(rt, topos::range{0, n}, [&](topos::range r) { range_body(a, r); });
+    } else {
+        topos::parallel_for(rt, std::size_t{0}, n, [&](std::size_t i) { body(a, i); });
+    }
+}
+
+// From the benchmark's thread (in_task false), or with the timing loop inside
+// one task, so every parallel_for starts on a worker (in_task true).
+void bm_topos(benchmark::State& state, unsigned threads, std::size_t n, bool chunked, bool in_task) {
     topos::runtime rt(workers(threads));
     arrays a(n);
-    for (auto _ : state) {
-        topos::parallel_for(rt, topos::range{0, n}, [&](topos::range r) { range_body(a, r); });
-        benchmark::ClobberMemory();
+    const auto timed = [&] {
+        for (auto _ : state) {
+            loop(rt, a, chunked);
+            benchmark::ClobberMemory();
+        }
+    };
+    if (in_task) {
+        run_in_task(rt, timed);
+    } else {
+        timed();
     }
     check("topos", a);
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
 }
 
+void bm_for_topos(benchmark::State& state, unsigned threads, std::size_t n) { bm_topos(state, threads, n, false, false); }
+void bm_for_topos_in_task(benchmark::State& state, unsigned threads, std::size_t n) {
+    bm_topos(state, threads, n, false, true);
+}
+void bm_for_topos_range(benchmark::State& state, unsigned threads, std::size_t n) {
+    bm_topos(state, threads, n, true, false);
+}
 void bm_for_topos_range_in_task(benchmark::State& state, unsigned threads, std::size_t n) {
-    topos::runtime rt(workers(threads));
-    arrays a(n);
-    run_in_task(rt, [&] {
-        for (auto _ : state) {
-            topos::parallel_for(rt, topos::range{0, n}, [&](topos::range r) { range_body(a, r); });
-            benchmark::ClobberMemory();
-        }
-    });
-    check("topos", a);
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+    bm_topos(state, threads, n, true, true);
 }
 
 void bm_for_tbb(benchmark::State& state, int threads, std::size_t n) {
