@@ -3,7 +3,7 @@
 # corpus (ctest label `fuzz`). Longer runs: scripts/fuzz NAME SECONDS.
 echo "== build (fuzz)" >&2
 if build_preset fuzz; then
-  run_tests fuzz ctest --preset fuzz
+  run_tests fuzz ctest --preset fuzz -j "$jobs"
 else
   stage_failed fuzz
 fi
