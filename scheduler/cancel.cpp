@@ -16,9 +16,11 @@
 // 10.1145/2442516.2442524, for the orders), applied to the group lists.
 //
 // With every lock held the walk marks the cancelled group, then, pass after
-// pass, every listed group whose parent is marked; each slot's list is in
-// creation order, so one pass covers a chain created on one slot, and a pass
-// is repeated only while it marked something. A group registered after the
+// pass, every listed group whose parent is marked. A slot's list is a stack
+// (newest first, so the owner pushes and pops at the head); the walk turns
+// each list around for the passes (creation order, so one pass covers a
+// chain created on one slot) and back before it unlocks. A pass is repeated
+// only while it marked something. A group registered after the
 // walk reads its parent's flag after linking itself: it sees the flag the
 // walk set (before releasing the locks) or is marked by the walk.
 #include "scheduler/runtime_core.hpp"
@@ -34,17 +36,32 @@ namespace {
 std::atomic<std::uint64_t> g_next_root_id{1};
 
 void link(worker_core& w, group_core& g) noexcept {
-    g.m_list_prev = w.m_groups_tail;
-    g.m_list_next = nullptr;
-    (w.m_groups_tail != nullptr ? w.m_groups_tail->m_list_next : w.m_groups_head) = &g;
-    w.m_groups_tail = &g;
+    g.m_list_next = w.m_groups_head;
+    w.m_groups_head = &g;
 }
 
 void unlink(worker_core& w, group_core& g) noexcept {
-    (g.m_list_prev != nullptr ? g.m_list_prev->m_list_next : w.m_groups_head) = g.m_list_next;
-    (g.m_list_next != nullptr ? g.m_list_next->m_list_prev : w.m_groups_tail) = g.m_list_prev;
-    g.m_list_prev = nullptr;
+    group_core** at = &w.m_groups_head;
+    while (*at != &g) {
+        TOPOS_ASSERT(*at != nullptr, "a nested group was not in its slot's list");
+        at = &(*at)->m_list_next;
+    }
+    *at = g.m_list_next;
     g.m_list_next = nullptr;
+}
+
+// Reverses a slot's list in place (newest first <-> oldest first). Only a
+// walk does it, holding every slot's lock, and it reverses back before it
+// lets them go, so the owners never see the list reversed.
+void reverse(worker_core& w) noexcept {
+    group_core* prev = nullptr;
+    for (group_core* g = w.m_groups_head; g != nullptr;) {
+        group_core* next = g->m_list_next;
+        g->m_list_next = prev;
+        prev = g;
+        g = next;
+    }
+    w.m_groups_head = prev;
 }
 
 // Everything that changes a list from another thread or walks the lists:
@@ -109,6 +126,8 @@ void worker_core::unlink_locked(group_core& g) noexcept {
     unlink(*this, g);
 }
 
+void worker_core::unlink_older(group_core& g) noexcept { unlink(*this, g); }
+
 void leave_nested_elsewhere(group_core& g) noexcept {
     // Destroyed by another thread than the one that created it (a group on
     // the heap): change the list the way a walk does.
@@ -130,6 +149,11 @@ void cancel_group(group_core& g) noexcept {
     all_lists_locked locked(rt);
     const std::uint64_t mark = ++rt.m_cancel_epoch; // under every list lock
     g.m_cancel_mark = mark;
+    // Oldest first: a parent precedes the groups nested in it on the same
+    // slot, so one pass covers a chain created on one slot.
+    for (worker* w : rt.m_workers) {
+        reverse(*w);
+    }
     for (bool changed = true; changed;) {
         changed = false;
         for (worker* w : rt.m_workers) {
@@ -144,6 +168,9 @@ void cancel_group(group_core& g) noexcept {
                 }
             }
         }
+    }
+    for (worker* w : rt.m_workers) {
+        reverse(*w);
     }
 }
 

@@ -33,36 +33,54 @@ bool worker::is_guest() const noexcept { return m_index >= m_rt.m_worker_count; 
 
 void worker::execute(task* t) noexcept {
     TOPOS_ASSERT(t != nullptr && t->m_group != nullptr, "execute: a task without a group");
-    group_core* g = t->m_group;
-    const bool run = !g->m_cancelled.load(std::memory_order_relaxed);
     // relaxed: a hint; the hub rechecks who to call (see observer.hpp).
-    const bool observed = m_rt.m_observed.load(std::memory_order_relaxed);
-    const char* label = nullptr;
-    if (observed) [[unlikely]] {
-        label = m_rt.m_hub->task_begin(*this, t, !run);
+    if (m_rt.m_observed.load(std::memory_order_relaxed)) [[unlikely]] {
+        execute_observed(t);
+        return;
     }
-    if (run) [[likely]] {
-        group_core* const outer = m_current_group; // groups created by the task nest in g
-        m_current_group = g;
-        try {
-            t->m_invoke(t, task_op::run);
-        } catch (...) {
-            g->record_exception(std::current_exception());
-        }
-        m_current_group = outer;
+    group_core* g = t->m_group;
+    if (!g->m_cancelled.load(std::memory_order_relaxed)) [[likely]] {
+        run_body(t, g);
     } else {
-        try {
-            t->m_invoke(t, task_op::skip);
-        } catch (...) {
-            g->record_exception(std::current_exception()); // a throwing destructor
-        }
+        skip_body(t, g);
     }
     release(t);
     m_tasks_run.bump();
-    if (observed) [[unlikely]] {
-        m_rt.m_hub->task_end(*this, label, !run);
-    }
     g->finish_one(); // last: the group may be gone once its count reaches zero
+}
+
+void worker::execute_observed(task* t) noexcept {
+    group_core* g = t->m_group;
+    const bool run = !g->m_cancelled.load(std::memory_order_relaxed);
+    const char* label = m_rt.m_hub->task_begin(*this, t, !run);
+    if (run) {
+        run_body(t, g);
+    } else {
+        skip_body(t, g);
+    }
+    release(t);
+    m_tasks_run.bump();
+    m_rt.m_hub->task_end(*this, label, !run);
+    g->finish_one(); // last, as in execute()
+}
+
+void worker::run_body(task* t, group_core* g) noexcept {
+    group_core* const outer = m_current_group; // groups created by the task nest in g
+    m_current_group = g;
+    try {
+        t->m_invoke(t, task_op::run);
+    } catch (...) {
+        g->record_exception(std::current_exception());
+    }
+    m_current_group = outer;
+}
+
+void worker::skip_body(task* t, group_core* g) noexcept {
+    try {
+        t->m_invoke(t, task_op::skip);
+    } catch (...) {
+        g->record_exception(std::current_exception()); // a throwing destructor
+    }
 }
 
 void worker::leave_sleep() noexcept {

@@ -119,6 +119,12 @@ public:
     std::atomic<bool> m_guest_claimed{false};
 
 private:
+    /// execute() with an observer or the trace watching.
+    void execute_observed(task* t) noexcept;
+    /// Runs t's body as a task of g (groups it creates nest in g); a throw is g's exception.
+    void run_body(task* t, group_core* g) noexcept;
+    /// Destroys t's callable without running it (g is cancelled).
+    void skip_body(task* t, group_core* g) noexcept;
     [[nodiscard]] task* steal_remote(scan_mode mode);
     /// One pass over `victims`' deques in order: the first task stolen
     /// (counted in `stolen`), or nullptr; a lost race sets m_last_scan_lost.

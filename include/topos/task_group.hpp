@@ -72,7 +72,11 @@ public:
         }
     }
     ~task_group() {
-        wait_noexcept();
+        // relaxed: as in wait(); the acquire in pending() orders them.
+        if (m_core.pending() != 0 || m_core.m_failed.load(std::memory_order_relaxed) ||
+            m_core.m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
+            wait_noexcept();
+        }
         if (detail::worker_core* home = m_core.m_home) {
             if (home == detail::tls_worker) [[likely]] {
                 home->leave_nested(m_core);

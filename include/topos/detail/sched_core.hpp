@@ -192,8 +192,7 @@ struct group_core {
     std::uint64_t m_id = 0;        ///< unique in the process; never 0
     std::uint64_t m_parent_id = 0; ///< 0: not nested (not registered)
     worker_core* m_home = nullptr; ///< the slot whose list holds it
-    group_core* m_list_prev = nullptr;
-    group_core* m_list_next = nullptr;
+    group_core* m_list_next = nullptr; ///< the next older group in m_home's list
     std::uint64_t m_cancel_mark = 0; ///< the last cancellation walk that reached it
 };
 
@@ -223,9 +222,8 @@ struct worker_core {
         g.m_parent_id = parent.m_id;
         g.m_home = this;
         if (begin_list_change()) [[likely]] {
-            g.m_list_prev = m_groups_tail;
-            (m_groups_tail != nullptr ? m_groups_tail->m_list_next : m_groups_head) = &g;
-            m_groups_tail = &g;
+            g.m_list_next = m_groups_head;
+            m_groups_head = &g;
             // release: our list writes happen before a walk's acquire load that sees false.
             m_groups_changing.store(false, std::memory_order_release);
         } else {
@@ -239,8 +237,11 @@ struct worker_core {
     /// pre: the caller is the owner and `g` is in its list.
     void leave_nested(group_core& g) noexcept {
         if (begin_list_change()) [[likely]] {
-            (g.m_list_prev != nullptr ? g.m_list_prev->m_list_next : m_groups_head) = g.m_list_next;
-            (g.m_list_next != nullptr ? g.m_list_next->m_list_prev : m_groups_tail) = g.m_list_prev;
+            if (m_groups_head == &g) [[likely]] { // the newest: groups on stacks end in LIFO order
+                m_groups_head = g.m_list_next;
+            } else {
+                unlink_older(g);
+            }
             m_groups_changing.store(false, std::memory_order_release); // release: as in enter_nested()
         } else {
             unlink_locked(g);
@@ -266,6 +267,9 @@ struct worker_core {
     }
     void link_locked(group_core& g) noexcept;   // scheduler/cancel.cpp
     void unlink_locked(group_core& g) noexcept; // scheduler/cancel.cpp
+    /// Unlinks `g`, which is not the newest, by a search (cancel.cpp). pre:
+    /// the owner, announced or under the lock.
+    void unlink_older(group_core& g) noexcept;
 
     /// pre: the caller is the owner. A frame from the free list; refills it out of line.
     [[nodiscard]] task* allocate() {
@@ -325,11 +329,12 @@ struct worker_core {
     /// Owner-private: the group of the task this slot runs now (nullptr
     /// between tasks); a group created meanwhile is nested in it.
     group_core* m_current_group = nullptr;
-    /// The nested groups created on this slot, oldest first. The owner links
-    /// and unlinks without the lock unless a cancellation walk is on (see
-    /// scheduler/cancel.cpp); the walk takes the lock.
+    /// The nested groups created on this slot, newest first (a stack: groups
+    /// on tasks' stacks end in the reverse order of their creation). The
+    /// owner pushes and pops without the lock unless a cancellation walk is
+    /// on (see scheduler/cancel.cpp); the walk, and unlinking a group that
+    /// is not the newest, take the lock.
     group_core* m_groups_head = nullptr;
-    group_core* m_groups_tail = nullptr;
     std::atomic<bool> m_groups_changing{false}; ///< the owner is linking or unlinking without the lock
     spin_lock m_groups_lock;
     /// Frames of ours released by other workers (a Treiber stack, many pushers,
