@@ -1,114 +1,58 @@
 // scheduler/cancel.cpp - cancellation that reaches nested groups.
 //
-// A group created inside a task (on a worker slot of the group's runtime) is
-// registered in that slot's list with its parent's id (task_group.hpp has the
-// guarantee). Registering costs the owner no atomic read-modify-write: the
-// slot's owner links and unlinks under no lock, announcing it in
-// m_groups_changing (inline, worker_core::enter_nested / leave_nested), unless
-// a walk is on (runtime_core::m_cancel_walks), and
-// then it takes the slot's lock. A walk (cancel) counts itself in
-// m_cancel_walks, runs membarrier(2) (a fence on every running thread, the
-// owners' included), waits until no owner is in the middle of an unlocked
-// change, and takes every slot's lock in index order. Either an owner's
-// unlocked change finished before (and the walk waited for it), or its load
-// of m_cancel_walks comes after the fence and it takes the lock. This is the
-// asymmetric Dekker of worker_core::push() (Lê et al., DOI
-// 10.1145/2442516.2442524, for the orders), applied to the group lists.
+// task_group.hpp states the guarantee. The design keeps the cost off the
+// paths every fork-join takes: creating a nested group stores a pointer and
+// reads two words, and a task start compares one more word, and no list is
+// kept for groups that live in a task's frames.
 //
-// With every lock held the walk marks the cancelled group, then, pass after
-// pass, every listed group whose parent is marked. A slot's list is a stack
-// (newest first, so the owner pushes and pops at the head); the walk turns
-// each list around for the passes (creation order, so one pass covers a
-// chain created on one slot) and back before it unlocks. A pass is repeated
-// only while it marked something. A group registered after the
-// walk reads its parent's flag after linking itself: it sees the flag the
-// walk set (before releasing the locks) or is marked by the walk.
+// - A group created in a task of group P (on a slot of P's runtime) is
+//   nested in P. When it lies in the frames of that task (between the stack
+//   pointer and the frame the task body was called from), it ends before the
+//   task does, so P outlives it: it keeps a plain pointer to P, and P one to
+//   its own parent, and so on; every group on that chain is alive while the
+//   nested group is.
+// - cancel_group() sets the group's flag and then moves the runtime's
+//   cancellation epoch on (both seq_cst). A group remembers the epoch at
+//   which it last found no group above it cancelled (m_clean_epoch). A task
+//   start, a nested group's creation and is_cancelling() compare that with
+//   the current epoch and walk the chain only when it moved: a task taken
+//   after cancel() returned sees the new epoch, walks, finds the flag and
+//   marks its own group cancelled. Without cancellations the epoch never
+//   moves and nothing is walked.
+// - A group created in a task but living elsewhere (on the heap, in an
+//   outer frame) may outlive the task and its parent, so it cannot point at
+//   them. It is "detached": listed in the runtime with the ids of every
+//   group above it, collected when it is made (the chain is alive then; a
+//   detached ancestor contributes its own list). cancel_group() marks the
+//   listed groups whose ancestors include the cancelled one, under the
+//   list's lock. A detached group is the top of the pointer chains of the
+//   groups nested in it: their walk stops there, at a flag the list keeps.
+// - Races: a group created while its parent is being cancelled reads the
+//   epoch, links itself (when detached, under the lock, counted with
+//   seq_cst), then reads the flags (seq_cst); the cancel writes the flag,
+//   then the epoch, then reads the count. Either the creation sees the flag
+//   or the cancel sees the group (detached) or the epoch it recorded is
+//   older than the cancel's (in the frames), so its task starts walk.
 #include "scheduler/runtime_core.hpp"
 
-#include "os/membarrier.hpp"
-
+#include <algorithm>
 #include <mutex>
+#include <new>
+#include <vector>
 
 namespace topos::detail {
+
+/// A detached group's entry in its runtime's list.
+struct detached_node {
+    group_core* m_group = nullptr;
+    std::vector<std::uint64_t> m_ancestors; ///< ids of every group above it, nearest first
+    detached_node* m_prev = nullptr;
+    detached_node* m_next = nullptr;
+};
 
 namespace {
 
 std::atomic<std::uint64_t> g_next_root_id{1};
-
-void link(worker_core& w, group_core& g) noexcept {
-    g.m_list_next = w.m_groups_head;
-    w.m_groups_head = &g;
-}
-
-void unlink(worker_core& w, group_core& g) noexcept {
-    group_core** at = &w.m_groups_head;
-    while (*at != &g) {
-        TOPOS_ASSERT(*at != nullptr, "a nested group was not in its slot's list");
-        at = &(*at)->m_list_next;
-    }
-    *at = g.m_list_next;
-    g.m_list_next = nullptr;
-}
-
-// Reverses a slot's list in place (newest first <-> oldest first). Only a
-// walk does it, holding every slot's lock, and it reverses back before it
-// lets them go, so the owners never see the list reversed.
-void reverse(worker_core& w) noexcept {
-    group_core* prev = nullptr;
-    for (group_core* g = w.m_groups_head; g != nullptr;) {
-        group_core* next = g->m_list_next;
-        g->m_list_next = prev;
-        prev = g;
-        g = next;
-    }
-    w.m_groups_head = prev;
-}
-
-// Everything that changes a list from another thread or walks the lists:
-// announce, fence, wait for unlocked changes to finish, lock every slot.
-class all_lists_locked {
-public:
-    explicit all_lists_locked(runtime_core& rt) noexcept : m_rt(rt) {
-        // seq_cst: orders the count before the loads of m_groups_changing
-        // below; pairs with the owners' fence (membarrier or push_fence).
-        m_rt.m_cancel_walks.fetch_add(1, std::memory_order_seq_cst);
-        if (m_rt.m_push_fence) {
-            worker_core::push_fence();
-        } else {
-            os::heavy_fence();
-        }
-        for (worker* w : m_rt.m_workers) {
-            backoff b;
-            // acquire: pairs with the owner's release store of false (worker_core::enter_nested).
-            while (w->m_groups_changing.load(std::memory_order_acquire)) {
-                b.pause();
-            }
-            w->m_groups_lock.lock();
-        }
-    }
-    ~all_lists_locked() {
-        for (worker* w : m_rt.m_workers) {
-            w->m_groups_lock.unlock();
-        }
-        m_rt.m_cancel_walks.fetch_sub(1, std::memory_order_release); // release: after our list accesses
-    }
-    all_lists_locked(const all_lists_locked&) = delete;
-    all_lists_locked& operator=(const all_lists_locked&) = delete;
-
-private:
-    runtime_core& m_rt;
-};
-
-bool marked(const runtime_core& rt, std::uint64_t id, std::uint64_t mark) noexcept {
-    for (const worker* w : rt.m_workers) {
-        for (const group_core* g = w->m_groups_head; g != nullptr; g = g->m_list_next) {
-            if (g->m_id == id) {
-                return g->m_cancel_mark == mark;
-            }
-        }
-    }
-    return false;
-}
 
 } // namespace
 
@@ -116,61 +60,100 @@ std::uint64_t new_root_group_id() noexcept {
     return g_next_root_id.fetch_add(1, std::memory_order_relaxed); // relaxed: only uniqueness matters
 }
 
-void worker_core::link_locked(group_core& g) noexcept {
-    std::lock_guard lock(m_groups_lock);
-    link(*this, g);
+bool worker_core::cancelled_above(const group_core& g, std::uint64_t epoch) noexcept {
+    for (const group_core* a = g.m_parent; a != nullptr; a = a->m_parent) {
+        // seq_cst: pairs with cancel_group()'s store (see the races above).
+        if (a->m_cancelled.load(std::memory_order_seq_cst)) {
+            g.m_cancelled.store(true, std::memory_order_seq_cst);
+            return true;
+        }
+        if (a->m_clean_epoch.load(std::memory_order_relaxed) == epoch) {
+            break; // a's chain was clean at this epoch, and no cancel happened since
+        }
+    }
+    // relaxed: a hint that spares the next walk; a stale value only costs one.
+    g.m_clean_epoch.store(epoch, std::memory_order_relaxed);
+    return false;
 }
 
-void worker_core::unlink_locked(group_core& g) noexcept {
-    std::lock_guard lock(m_groups_lock);
-    unlink(*this, g);
+void worker_core::detach(const group_core& parent, group_core& g) noexcept {
+    auto& rt = *m_runtime;
+    auto* node = new (std::nothrow) detached_node;
+    if (node == nullptr) {
+        return; // no memory for the record: the group is not nested (m_parent stays null)
+    }
+    node->m_group = &g;
+    try {
+        for (const group_core* a = &parent; a != nullptr; a = a->m_parent) {
+            node->m_ancestors.push_back(a->m_id);
+            if (a->m_detached != nullptr) {
+                const auto& above = a->m_detached->m_ancestors;
+                node->m_ancestors.insert(node->m_ancestors.end(), above.begin(), above.end());
+                break;
+            }
+        }
+    } catch (...) { // std::bad_alloc: as above, not nested
+        delete node;
+        return;
+    }
+    {
+        std::lock_guard lock(rt.m_detached_lock);
+        node->m_next = rt.m_detached;
+        if (rt.m_detached != nullptr) {
+            rt.m_detached->m_prev = node;
+        }
+        rt.m_detached = node;
+        // seq_cst: before the flag loads in enter_nested(); pairs with cancel_group().
+        rt.m_detached_count.fetch_add(1, std::memory_order_seq_cst);
+    }
+    g.m_detached = node;
 }
 
-void worker_core::unlink_older(group_core& g) noexcept { unlink(*this, g); }
+void forget_detached(group_core& g) noexcept {
+    runtime_core& rt = *g.m_runtime;
+    detached_node* node = g.m_detached;
+    {
+        std::lock_guard lock(rt.m_detached_lock);
+        (node->m_prev != nullptr ? node->m_prev->m_next : rt.m_detached) = node->m_next;
+        if (node->m_next != nullptr) {
+            node->m_next->m_prev = node->m_prev;
+        }
+        rt.m_detached_count.fetch_sub(1, std::memory_order_relaxed);
+    }
+    g.m_detached = nullptr;
+    delete node;
+}
 
-void leave_nested_elsewhere(group_core& g) noexcept {
-    // Destroyed by another thread than the one that created it (a group on
-    // the heap): change the list the way a walk does.
-    all_lists_locked locked(*g.m_runtime);
-    unlink(*g.m_home, g);
-    g.m_home = nullptr;
+bool cancelling(const group_core& g) noexcept {
+    if (g.m_cancelled.load(std::memory_order_seq_cst)) {
+        return true;
+    }
+    if (g.m_parent == nullptr) {
+        return false;
+    }
+    const std::uint64_t epoch = g.m_runtime->m_cancel_epoch.load(std::memory_order_seq_cst);
+    return g.m_clean_epoch.load(std::memory_order_relaxed) != epoch && worker_core::cancelled_above(g, epoch);
 }
 
 void cancel_group(group_core& g) noexcept {
-    // seq_cst: before the walk; a group registered after the walk reads it (enter_nested).
+    // seq_cst: before the epoch moves on (see the races above).
     g.m_cancelled.store(true, std::memory_order_seq_cst);
-    if (g.m_home == nullptr && g.pending() == 0) {
+    if (g.m_parent == nullptr && g.m_detached == nullptr && g.pending() == 0) {
         // Not nested and no task of it runs: no group can be nested in it now
-        // (save one on the heap that outlived its task), and its runtime may
-        // be gone already (runtime.hpp), so leave the lists alone.
+        // (save a detached one that outlived its task), and its runtime may
+        // be gone already (runtime.hpp), so leave the runtime alone.
         return;
     }
     runtime_core& rt = *g.m_runtime;
-    all_lists_locked locked(rt);
-    const std::uint64_t mark = ++rt.m_cancel_epoch; // under every list lock
-    g.m_cancel_mark = mark;
-    // Oldest first: a parent precedes the groups nested in it on the same
-    // slot, so one pass covers a chain created on one slot.
-    for (worker* w : rt.m_workers) {
-        reverse(*w);
+    rt.m_cancel_epoch.fetch_add(1, std::memory_order_seq_cst);
+    if (rt.m_detached_count.load(std::memory_order_seq_cst) == 0) {
+        return;
     }
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (worker* w : rt.m_workers) {
-            for (group_core* c = w->m_groups_head; c != nullptr; c = c->m_list_next) {
-                if (c->m_cancel_mark == mark) {
-                    continue;
-                }
-                if (c->m_parent_id == g.m_id || marked(rt, c->m_parent_id, mark)) {
-                    c->m_cancel_mark = mark;
-                    c->m_cancelled.store(true, std::memory_order_seq_cst); // seq_cst: as above
-                    changed = true;
-                }
-            }
+    std::lock_guard lock(rt.m_detached_lock);
+    for (detached_node* n = rt.m_detached; n != nullptr; n = n->m_next) {
+        if (std::find(n->m_ancestors.begin(), n->m_ancestors.end(), g.m_id) != n->m_ancestors.end()) {
+            n->m_group->m_cancelled.store(true, std::memory_order_seq_cst); // seq_cst: as above
         }
-    }
-    for (worker* w : rt.m_workers) {
-        reverse(*w);
     }
 }
 

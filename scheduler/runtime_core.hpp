@@ -71,10 +71,13 @@ public:
     /// event site loads it (relaxed) and calls m_hub only when it is true.
     /// Read-mostly, on its own line.
     alignas(cache_line) std::atomic<bool> m_observed{false};
-    /// Cancellation walks in progress (scheduler/cancel.cpp): read by every
-    /// registration of a nested group, written by cancel(). Same line.
-    std::atomic<std::uint32_t> m_cancel_walks{0};
-    std::uint64_t m_cancel_epoch = 0; ///< numbers the walks; under every slot's m_groups_lock
+    /// Moves on at every cancel (scheduler/cancel.cpp): read at every task
+    /// start and nested group creation, written by cancel(). Same line.
+    std::atomic<std::uint64_t> m_cancel_epoch{1};
+    /// Groups nested in a task that live outside its frames (cancel.cpp).
+    std::atomic<std::uint32_t> m_detached_count{0};
+    std::mutex m_detached_lock; ///< guards the list below
+    detached_node* m_detached = nullptr;
     std::unique_ptr<observer_hub> m_hub; ///< observers and the trace (scheduler/observer.hpp)
     /// Slot 0 for an outside thread (caller_role::worker). Returns slot 0,
     /// claimed, pinned and made the calling thread's worker, or nullptr when

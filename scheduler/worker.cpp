@@ -21,7 +21,7 @@ constexpr unsigned k_idle_yield_rounds = 64;
 } // namespace
 
 worker::worker(runtime_core& rt, unsigned index, int node, node_domain& domain)
-    : worker_core(&rt, rt.m_sleepers, rt.m_push_fence, rt.m_cancel_walks, index), m_rt(rt), m_index(index), m_node(node), m_domain(domain) {}
+    : worker_core(&rt, rt.m_sleepers, rt.m_push_fence, rt.m_cancel_epoch, index), m_rt(rt), m_index(index), m_node(node), m_domain(domain) {}
 
 worker::~worker() {
     for (task* chunk : m_chunks) {
@@ -39,7 +39,7 @@ void worker::execute(task* t) noexcept {
         return;
     }
     group_core* g = t->m_group;
-    if (!g->m_cancelled.load(std::memory_order_relaxed)) [[likely]] {
+    if (!skips(*g)) [[likely]] {
         run_body(t, g);
     } else {
         skip_body(t, g);
@@ -51,7 +51,7 @@ void worker::execute(task* t) noexcept {
 
 void worker::execute_observed(task* t) noexcept {
     group_core* g = t->m_group;
-    const bool run = !g->m_cancelled.load(std::memory_order_relaxed);
+    const bool run = !skips(*g);
     const char* label = m_rt.m_hub->task_begin(*this, t, !run);
     if (run) {
         run_body(t, g);
@@ -64,15 +64,27 @@ void worker::execute_observed(task* t) noexcept {
     g->finish_one(); // last, as in execute()
 }
 
+bool worker::skips(const group_core& g) const noexcept {
+    if (g.m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
+        return true;
+    }
+    // seq_cst: a task taken after cancel() returned sees its epoch (cancel.cpp).
+    const std::uint64_t epoch = m_cancel_epoch->load(std::memory_order_seq_cst);
+    return g.m_clean_epoch.load(std::memory_order_relaxed) != epoch && cancelled_above(g, epoch);
+}
+
 void worker::run_body(task* t, group_core* g) noexcept {
     group_core* const outer = m_current_group; // groups created by the task nest in g
+    const void* const outer_frame = m_task_frame;
     m_current_group = g;
+    m_task_frame = __builtin_frame_address(0); // the body's frames lie below this one
     try {
         t->m_invoke(t, task_op::run);
     } catch (...) {
         g->record_exception(std::current_exception());
     }
     m_current_group = outer;
+    m_task_frame = outer_frame;
 }
 
 void worker::skip_body(task* t, group_core* g) noexcept {

@@ -119,6 +119,8 @@ public:
     std::atomic<bool> m_guest_claimed{false};
 
 private:
+    /// True when g's task must not run: g or a group above it is cancelled.
+    [[nodiscard]] bool skips(const group_core& g) const noexcept;
     /// execute() with an observer or the trace watching.
     void execute_observed(task* t) noexcept;
     /// Runs t's body as a task of g (groups it creates nest in g); a throw is g's exception.

@@ -35,10 +35,14 @@
 // the throw that cancels) returns, every nested group that exists is
 // cancelled too, and a group created afterwards inside a task of a cancelled
 // group starts cancelled. So no task of the cancelled tree that a worker
-// takes after cancel() returned runs its body. The propagation happens at
-// cancel time, walking the groups registered per worker; a task start checks
-// only its own group's flag. wait() ends its own group's cancellation, not
-// its parent's or its children's.
+// takes after cancel() returned runs its body. A group on the heap (or in
+// an outer frame) made inside a task is reached as well, also after that
+// task ended. The cost stays off the fork-join paths: cancel() moves a
+// per-runtime epoch on, and a task start looks at the groups above its own
+// only when the epoch moved (scheduler/cancel.cpp). wait() ends its own
+// group's cancellation, not its parent's or its children's; a nested group
+// whose parent is still cancelled keeps saying is_cancelling() and keeps
+// skipping tasks.
 //  - Tasks may run() into their own group and may create and wait on nested
 //    groups. Calling run() from outside while another thread waits is allowed
 //    only from tasks of the same group.
@@ -77,12 +81,8 @@ public:
             m_core.m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
             wait_noexcept();
         }
-        if (detail::worker_core* home = m_core.m_home) {
-            if (home == detail::tls_worker) [[likely]] {
-                home->leave_nested(m_core);
-            } else {
-                detail::leave_nested_elsewhere(m_core);
-            }
+        if (m_core.m_detached != nullptr) [[unlikely]] {
+            detail::forget_detached(m_core);
         }
     }
 
@@ -137,8 +137,9 @@ public:
     /// Skips tasks of this group, and of the groups nested in it, that have
     /// not started (see "Cancellation" above). Thread-safe.
     void cancel() noexcept { detail::cancel_group(m_core); }
-    /// True after cancel() or a throwing task, until wait() returns.
-    [[nodiscard]] bool is_cancelling() const noexcept { return m_core.m_cancelled.load(std::memory_order_relaxed); }
+    /// True after cancel() or a throwing task, until wait() returns, and
+    /// while a group this one is nested in is cancelling.
+    [[nodiscard]] bool is_cancelling() const noexcept { return detail::cancelling(m_core); }
 
     [[nodiscard]] runtime& owner_runtime() const noexcept { return *m_runtime; }
 

@@ -188,6 +188,60 @@ TEST(NestedCancel, AHeapGroupDestroyedOnAnotherThreadIsUnregistered) {
     });
 }
 
+// Groups nested in a task but living outside its frames (on the heap) are
+// "detached" (scheduler/cancel.cpp): the cancel of any group above them
+// reaches them too, also through a group in between that lives in a task's
+// frames, and also after the task that made them has ended.
+TEST(NestedCancel, HeapGroupsAreReachedByTheCancelOfAnyGroupAbove) {
+    with_timeout(60s, "NestedCancel.Detached", [] {
+        topos::runtime rt(threads(2));
+        std::unique_ptr<topos::task_group> direct; // nested in root
+        std::unique_ptr<topos::task_group> deep;   // nested in mid, which is nested in root
+        std::atomic<bool> made{false};
+        std::atomic<bool> cancelled{false};
+        std::atomic<bool> mid_saw{false};
+        topos::task_group root(rt);
+        root.run([&] { direct = std::make_unique<topos::task_group>(rt); });
+        root.run([&] {
+            topos::task_group mid(rt); // in this task's frames
+            mid.run([&] {
+                deep = std::make_unique<topos::task_group>(rt);
+                made.store(true);
+                while (!cancelled.load()) {
+                    std::this_thread::yield();
+                }
+            });
+            mid.wait();
+            mid_saw.store(mid.is_cancelling());
+        });
+        while (!made.load()) {
+            std::this_thread::yield();
+        }
+        EXPECT_FALSE(direct->is_cancelling());
+        EXPECT_FALSE(deep->is_cancelling());
+        root.cancel(); // from outside, while deep's creating task still runs
+        EXPECT_TRUE(direct->is_cancelling()); // its creating task has ended
+        EXPECT_TRUE(deep->is_cancelling());
+        std::atomic<int> ran{0};
+        direct->run([&] { ran.fetch_add(1); });
+        deep->run([&] { ran.fetch_add(1); });
+        cancelled.store(true);
+        root.wait();
+        direct->wait();
+        deep->wait();
+        EXPECT_EQ(ran.load(), 0);
+        // mid.wait() ended mid's own cancellation, but root's went on: mid
+        // still says it is cancelling (a group above it is).
+        EXPECT_TRUE(mid_saw.load());
+        // wait() ended their cancellation; they work again and unlink cleanly.
+        direct->run([&] { ran.fetch_add(1); });
+        direct->wait();
+        EXPECT_EQ(ran.load(), 1);
+        direct.reset();
+        deep.reset();
+    });
+}
+
 // Random trees of nested groups, cancelled at random moments from outside
 // and from inside: every wait returns (no task is lost), and every group of a
 // cancelled root reports cancelling once the cancel returned.

@@ -21,6 +21,7 @@ namespace topos::detail {
 
 struct worker_core;
 struct group_core;
+struct detached_node; // scheduler/cancel.cpp
 /// A runtime's scheduler state (scheduler/runtime_core.hpp). The inline
 /// paths never look inside it: they compare its address (is the caller a
 /// worker of this runtime?) and hand it to the out-of-line functions below.
@@ -177,23 +178,26 @@ struct group_core {
     void record_exception(std::exception_ptr e) noexcept;   // scheduler/task_group.cpp
 
     std::atomic<std::uint64_t> m_state{0};
-    std::atomic<bool> m_cancelled{false}; ///< read before running each task; set by cancel_group()
+    /// Read before running each task; set by cancel_group(), and by a check
+    /// that finds a group above cancelled (hence mutable).
+    mutable std::atomic<bool> m_cancelled{false};
     std::atomic<bool> m_failed{false};    ///< some task threw; m_exception holds the first
     runtime_core* m_runtime;
     spin_lock m_lock;                    ///< guards the three fields below and W
     group_waiter* m_waiters = nullptr;
     std::exception_ptr m_exception;
 
-    // Nesting, for cancellation (scheduler/cancel.cpp). A group created in a
-    // task of a group of the same runtime is registered in the list of the
-    // worker slot that created it, with the id of that task's group; cancel
-    // finds the nested groups there. Ids, not pointers: a parent may be gone
-    // while a heap-allocated child lives on.
-    std::uint64_t m_id = 0;        ///< unique in the process; never 0
-    std::uint64_t m_parent_id = 0; ///< 0: not nested (not registered)
-    worker_core* m_home = nullptr; ///< the slot whose list holds it
-    group_core* m_list_next = nullptr; ///< the next older group in m_home's list
-    std::uint64_t m_cancel_mark = 0; ///< the last cancellation walk that reached it
+    // Nesting, for cancellation (scheduler/cancel.cpp has the design). A
+    // group created in a task of a group of the same runtime is nested in
+    // that group. When it lies in the task's own stack frames it keeps a
+    // pointer to the parent (alive as long as the group is); otherwise it is
+    // "detached": listed in the runtime with the ids of its ancestors.
+    std::uint64_t m_id = 0;            ///< unique in the process; never 0
+    const group_core* m_parent = nullptr; ///< the parent when nested in the task's frames
+    detached_node* m_detached = nullptr;  ///< the runtime's record when detached
+    /// The runtime's cancellation epoch at which no ancestor was cancelled:
+    /// a task start re-checks the ancestors only when the epoch moved on.
+    mutable std::atomic<std::uint64_t> m_clean_epoch{0};
 };
 
 /// An id for a group that is not nested (created outside any task): from a
@@ -209,67 +213,57 @@ struct worker_core {
     /// `sleepers` and `push_fence` are the runtime's (see push()); both
     /// outlive the worker.
     worker_core(runtime_core* rt, const std::atomic<std::uint32_t>& sleepers, bool push_fence,
-                const std::atomic<std::uint32_t>& cancel_walks, unsigned slot) noexcept
-        : m_runtime(rt), m_sleepers(&sleepers), m_push_fence(push_fence), m_cancel_walks(&cancel_walks),
+                const std::atomic<std::uint64_t>& cancel_epoch, unsigned slot) noexcept
+        : m_runtime(rt), m_sleepers(&sleepers), m_push_fence(push_fence), m_cancel_epoch(&cancel_epoch),
           m_next_group_id((std::uint64_t{slot} + 1) << 40) {}
 
     /// pre: the caller is the owner, running a task of `parent` (same
-    /// runtime). Registers `g` as nested in `parent` in this slot's list; it
-    /// starts cancelled when `parent` is. Unlocked unless a cancel walk is
-    /// on (scheduler/cancel.cpp has the protocol).
+    /// runtime). Makes `g` nested in `parent`; it starts cancelled when
+    /// `parent` (or a group above it) is cancelled.
     void enter_nested(const group_core& parent, group_core& g) noexcept {
         g.m_id = m_next_group_id++;
-        g.m_parent_id = parent.m_id;
-        g.m_home = this;
-        if (begin_list_change()) [[likely]] {
-            g.m_list_next = m_groups_head;
-            m_groups_head = &g;
-            // release: our list writes happen before a walk's acquire load that sees false.
-            m_groups_changing.store(false, std::memory_order_release);
+        // seq_cst: before the flags below; pairs with cancel_group()'s increment after its flag store.
+        const std::uint64_t epoch = m_cancel_epoch->load(std::memory_order_seq_cst);
+        if (in_task_frames(&g)) [[likely]] {
+            g.m_parent = &parent;
         } else {
-            link_locked(g);
+            detach(parent, g);
         }
-        // seq_cst: after our link; a walk that missed the link set this flag first.
-        if (parent.m_cancelled.load(std::memory_order_seq_cst)) [[unlikely]] {
+        // seq_cst: after the link (detach); a cancel that missed it set the flag first.
+        if (parent.m_cancelled.load(std::memory_order_seq_cst) ||
+            (parent.m_clean_epoch.load(std::memory_order_relaxed) != epoch && cancelled_above(parent, epoch)))
+            [[unlikely]] {
             g.m_cancelled.store(true, std::memory_order_relaxed); // our own group: nobody runs its tasks yet
+        } else {
+            g.m_clean_epoch.store(epoch, std::memory_order_relaxed);
         }
     }
-    /// pre: the caller is the owner and `g` is in its list.
-    void leave_nested(group_core& g) noexcept {
-        if (begin_list_change()) [[likely]] {
-            if (m_groups_head == &g) [[likely]] { // the newest: groups on stacks end in LIFO order
-                m_groups_head = g.m_list_next;
-            } else {
-                unlink_older(g);
-            }
-            m_groups_changing.store(false, std::memory_order_release); // release: as in enter_nested()
-        } else {
-            unlink_locked(g);
-        }
-        g.m_home = nullptr;
-    }
-    /// Announces an unlocked change of the group list; false (and no
-    /// announcement) when a walk is on and the lock must be taken instead.
-    [[nodiscard]] bool begin_list_change() noexcept {
-        m_groups_changing.store(true, std::memory_order_relaxed);
-        if (m_push_fence) [[unlikely]] {
-            push_fence(); // no membarrier: the owner pays for the fence
-        } else {
-            std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the store
-        }
-        // acquire: pairs with the release decrement that ends a walk, so the
-        // walk's reads of our list happen before our unlocked writes.
-        if (m_cancel_walks->load(std::memory_order_acquire) == 0) [[likely]] {
-            return true;
-        }
-        m_groups_changing.store(false, std::memory_order_release); // release: as in enter_nested()
+    /// True when `p` lies in the frames of the task this slot runs now
+    /// (between the stack pointer and the frame the task was called from),
+    /// so it ends before the task does. Conservative: false where the stack
+    /// pointer cannot be read.
+    [[nodiscard]] bool in_task_frames(const void* p) const noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+        const char* sp = nullptr;
+#if defined(__x86_64__)
+        asm volatile("mov %%rsp, %0" : "=r"(sp));
+#else
+        asm volatile("mov %0, sp" : "=r"(sp));
+#endif
+        const auto at = reinterpret_cast<std::uintptr_t>(p);
+        return reinterpret_cast<std::uintptr_t>(sp) <= at && at < reinterpret_cast<std::uintptr_t>(m_task_frame);
+#else
+        (void)p;
         return false;
+#endif
     }
-    void link_locked(group_core& g) noexcept;   // scheduler/cancel.cpp
-    void unlink_locked(group_core& g) noexcept; // scheduler/cancel.cpp
-    /// Unlinks `g`, which is not the newest, by a search (cancel.cpp). pre:
-    /// the owner, announced or under the lock.
-    void unlink_older(group_core& g) noexcept;
+    /// Out of line (scheduler/cancel.cpp): lists `g` in the runtime with its
+    /// ancestors' ids; m_parent stays null.
+    void detach(const group_core& parent, group_core& g) noexcept;
+    /// True when a group above `g` is cancelled (and then marks `g`
+    /// cancelled); otherwise records `epoch` as clean for `g`. pre: `g` is
+    /// alive (so are the groups above it that it points to).
+    static bool cancelled_above(const group_core& g, std::uint64_t epoch) noexcept; // scheduler/cancel.cpp
 
     /// pre: the caller is the owner. A frame from the free list; refills it out of line.
     [[nodiscard]] task* allocate() {
@@ -322,21 +316,17 @@ struct worker_core {
     const std::atomic<std::uint32_t>* m_sleepers;
     /// True when membarrier(2) is unavailable and push must fence itself.
     bool m_push_fence;
-    /// The runtime's count of cancel walks in progress (scheduler/cancel.cpp).
-    const std::atomic<std::uint32_t>* m_cancel_walks;
+    /// The runtime's cancellation epoch (scheduler/cancel.cpp): moves on at
+    /// every cancel; read at every task start and nested group creation.
+    const std::atomic<std::uint64_t>* m_cancel_epoch;
     std::uint64_t m_next_group_id; ///< owner-private: ids of groups nested here, (slot + 1) << 40 upwards
     task* m_free = nullptr; ///< owner-private free list
     /// Owner-private: the group of the task this slot runs now (nullptr
     /// between tasks); a group created meanwhile is nested in it.
     group_core* m_current_group = nullptr;
-    /// The nested groups created on this slot, newest first (a stack: groups
-    /// on tasks' stacks end in the reverse order of their creation). The
-    /// owner pushes and pops without the lock unless a cancellation walk is
-    /// on (see scheduler/cancel.cpp); the walk, and unlinking a group that
-    /// is not the newest, take the lock.
-    group_core* m_groups_head = nullptr;
-    std::atomic<bool> m_groups_changing{false}; ///< the owner is linking or unlinking without the lock
-    spin_lock m_groups_lock;
+    /// Owner-private: the frame the running task's body was called from;
+    /// the task's own frames lie below it (in_task_frames()).
+    const void* m_task_frame = nullptr;
     /// Frames of ours released by other workers (a Treiber stack, many pushers,
     /// the owner takes all at once). On its own line: other threads write it.
     alignas(cache_line) std::atomic<task*> m_remote_free{nullptr};
@@ -355,8 +345,10 @@ void check_node(const runtime_core& rt, int node);
 [[nodiscard]] bool on_node(const runtime_core& rt, int node) noexcept;
 /// Blocks until the group's count is zero, helping when called on a worker.
 void wait_for(group_core& g);
-/// Unregisters a nested group from a thread other than its slot's owner.
-void leave_nested_elsewhere(group_core& g) noexcept;
+/// Takes a detached group off the runtime's list (any thread).
+void forget_detached(group_core& g) noexcept;
+/// True when `g` or a group above it is cancelled (task_group::is_cancelling()).
+[[nodiscard]] bool cancelling(const group_core& g) noexcept;
 /// Cancels `g` and every group nested in it (scheduler/cancel.cpp).
 void cancel_group(group_core& g) noexcept;
 
