@@ -37,6 +37,10 @@ task* worker::find_work(scan_mode mode) {
     if (auto own = m_deque.pop()) {
         return *own;
     }
+    return find_elsewhere(mode);
+}
+
+task* worker::find_elsewhere(scan_mode mode) {
     // acquire: pairs with the release store in make_arena(), so the snapshot
     // (and the arenas it names) are visible. Usually nullptr.
     const arena_membership* arenas = m_arenas.load(std::memory_order_acquire);

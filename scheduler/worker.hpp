@@ -83,6 +83,9 @@ public:
     void main_loop();
     /// One pass over every source of work, nearest first.
     [[nodiscard]] task* find_work(scan_mode mode);
+    /// find_work() past its own deque: out of line, so that the common case
+    /// (the own deque has work) saves no more registers than it needs.
+    [[gnu::noinline]] [[nodiscard]] task* find_elsewhere(scan_mode mode);
     /// pre: the caller owns the slot. A task from its own deque or its own
     /// deques in arenas, or nullptr.
     [[nodiscard]] task* pop_own() noexcept;
