@@ -422,6 +422,11 @@ void submit(runtime_core& rt, task* t, int node) {
 
 void spawn_high(group_core& g, task* t, worker_core* owner) {
     runtime_core& rt = *g.m_runtime;
+    // relaxed: our push below (and its fence, for sleepers) publishes it; a
+    // scan that misses it is a busy worker, which scans again.
+    if (!rt.m_high_used.load(std::memory_order_relaxed)) [[unlikely]] {
+        rt.m_high_used.store(true, std::memory_order_relaxed);
+    }
     if (g.m_arena != nullptr) {
         g.m_arena->m_high.push(t);
         if (sleepers_after_push(rt)) {

@@ -77,6 +77,10 @@ public:
     /// event site loads it (relaxed) and calls m_hub only when it is true.
     /// Read-mostly, on its own line.
     alignas(cache_line) std::atomic<bool> m_observed{false};
+    /// Some high-priority task was ever queued here (set once, before its
+    /// push, never cleared): until then a worker's scan skips the high
+    /// queues. Same line: read by every scan past the own deque, written once.
+    std::atomic<bool> m_high_used{false};
     /// Cancellation walks in progress (scheduler/cancel.cpp): read by every
     /// registration of a nested group, written by cancel(). Same line.
     std::atomic<std::uint32_t> m_cancel_walks{0};

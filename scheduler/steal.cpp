@@ -52,16 +52,19 @@ task* worker::find_elsewhere(scan_mode mode) {
         }
     }
     // High priority first: our node's, the outside threads', our arenas'.
-    if (task* t = m_domain.m_high.pop()) {
-        return t;
-    }
-    if (task* t = m_rt.m_high_injection.pop()) {
-        return t;
-    }
-    if (arenas != nullptr) [[unlikely]] {
-        for (const auto& e : arenas->m_entries) {
-            if (task* t = e.m_arena->m_high.pop()) {
-                return t;
+    // relaxed: a hint that stays true once set (see m_high_used).
+    if (m_rt.m_high_used.load(std::memory_order_relaxed)) [[unlikely]] {
+        if (task* t = m_domain.m_high.pop()) {
+            return t;
+        }
+        if (task* t = m_rt.m_high_injection.pop()) {
+            return t;
+        }
+        if (arenas != nullptr) {
+            for (const auto& e : arenas->m_entries) {
+                if (task* t = e.m_arena->m_high.pop()) {
+                    return t;
+                }
             }
         }
     }
@@ -171,7 +174,8 @@ task* worker::steal_remote(scan_mode mode) {
         if (mode != scan_mode::drain && target.m_domain->m_idle.load(std::memory_order_relaxed) > 0) {
             continue; // that node has idle workers: they will take its work, locally
         }
-        task* t = target.m_domain->m_high.pop();
+        // relaxed: a hint, as in find_elsewhere().
+        task* t = m_rt.m_high_used.load(std::memory_order_relaxed) ? target.m_domain->m_high.pop() : nullptr;
         if (t == nullptr) {
             t = target.m_domain->m_inbox.pop();
         }
