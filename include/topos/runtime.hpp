@@ -233,6 +233,9 @@ inline detail::runtime_core& detail::runtime_access::core(runtime& rt) noexcept 
 ///    runtime lives. Loops that take a task_arena: parallel_for over an
 ///    index range and over range/range2d/range3d, parallel_reduce,
 ///    parallel_invoke (the node_array forms take a runtime).
+///  - Destruction: the arena's workers drain its queues like any other; but
+///    a task outside the arena that queues work into it after its workers
+///    have stopped (while ~runtime() runs) waits forever.
 class task_arena {
 public:
     [[nodiscard]] runtime& owner_runtime() const noexcept { return *m_runtime; }
