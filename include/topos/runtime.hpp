@@ -10,6 +10,9 @@
 //    node's inbox (run_on_node tasks), the runtime's queue (tasks from threads
 //    outside the runtime), then steals from the plan's local tiers (same core,
 //    same cache, same node), then from remote nodes by increasing distance.
+//    Arena members also look at their arena deques and queues, and every
+//    worker at the high-priority queues before normal work (task_arena
+//    below, task_group.hpp's "Priorities").
 //  - Remote stealing is throttled: each node has one "crossing" token, and only
 //    the worker holding it may steal from other nodes, so at most one thief per
 //    node crosses the interconnect at a time. It takes work only from nodes with
