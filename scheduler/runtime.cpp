@@ -53,20 +53,28 @@ placement_plan plan_for(const topology& topo, const runtime_options& o, const ra
     return plan_from_environment(topo, opts); // TOPOS_*, then OMP_*, a bad list named by its variable
 }
 
-// Why run_on_node(node) has nowhere to go: the runtime's nodes, or unbound.
-std::string no_worker_on_node(const runtime_core& rt, int node) {
+// Why `what` (run_on_node, arena) has nowhere to go: the runtime's nodes, or unbound.
+std::string no_worker_on_node(const runtime_core& rt, const char* what, int node) {
     std::string where;
     for (const auto& d : rt.m_domains) {
         if (d->m_node >= 0) {
             where += (where.empty() ? "" : ", ") + std::to_string(d->m_node);
         }
     }
-    return "run_on_node: NUMA node " + std::to_string(node) + " has no worker in this runtime; " +
+    return std::string(what) + ": NUMA node " + std::to_string(node) + " has no worker in this runtime; " +
            (where.empty() ? std::string("its workers are not bound to nodes (proc_bind false)")
                           : "its workers are on node(s) " + where);
 }
 
 } // namespace
+
+bool sleepers_after_push(const runtime_core& rt) noexcept {
+    if (rt.m_push_fence) {
+        worker_core::push_fence();
+    }
+    std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the push
+    return rt.m_sleepers.load(std::memory_order_relaxed) != 0;
+}
 
 runtime_core::runtime_core(runtime& owner, const runtime_options& options)
     : m_owner(owner), m_topology(options.topology ? *options.topology : topology::from_env()),
@@ -371,22 +379,23 @@ node_domain* runtime_core::domain_of_node(int node) const noexcept {
     return d < 0 ? nullptr : m_domains[static_cast<std::size_t>(d)].get();
 }
 
+bool runtime_core::try_wake(worker* w) noexcept {
+    // acq_rel: one of the waker and the sleeper (leave_sleep) clears the flag.
+    if (w->m_asleep.load(std::memory_order_relaxed) && w->m_asleep.exchange(false, std::memory_order_acq_rel)) {
+        [[maybe_unused]] const std::uint32_t before = m_sleepers.fetch_sub(1, std::memory_order_relaxed);
+        TOPOS_ASSERT(before > 0, "a sleeper was woken from a sleeper count of zero");
+        w->m_parker.unpark();
+        return true;
+    }
+    return false;
+}
+
 void runtime_core::wake_one(const node_domain* near) noexcept {
     // acquire: pairs with the seq_cst (release) increment in park_or_find(), so
     // the sleeper's m_asleep flag is visible below.
     if (m_sleepers.load(std::memory_order_acquire) == 0) {
         return;
     }
-    const auto try_wake = [this](worker* w) {
-        // acq_rel: one of the waker and the sleeper (leave_sleep) clears the flag.
-        if (w->m_asleep.load(std::memory_order_relaxed) && w->m_asleep.exchange(false, std::memory_order_acq_rel)) {
-            [[maybe_unused]] const std::uint32_t before = m_sleepers.fetch_sub(1, std::memory_order_relaxed);
-            TOPOS_ASSERT(before > 0, "a sleeper was woken from a sleeper count of zero");
-            w->m_parker.unpark();
-            return true;
-        }
-        return false;
-    };
     if (near != nullptr) {
         for (unsigned i : near->m_workers) {
             if (try_wake(m_workers[i])) {
@@ -406,24 +415,43 @@ void runtime_core::wake_one(const node_domain* near) noexcept {
 void submit(runtime_core& rt, task* t, int node) {
     node_domain* domain = node >= 0 ? rt.domain_of_node(node) : nullptr;
     (domain != nullptr ? domain->m_inbox : rt.m_injection).push(t);
-    // As in worker_core::push(): our queue write, then the sleeper count.
-    if (rt.m_push_fence) {
-        worker_core::push_fence();
-    }
-    std::atomic_signal_fence(std::memory_order_seq_cst); // compiler-only: the load stays after the push
-    if (rt.m_sleepers.load(std::memory_order_relaxed) != 0) {
+    if (sleepers_after_push(rt)) {
         rt.wake_one(domain);
     }
 }
 
-void check_node(const runtime_core& rt, int node) {
+void spawn_high(group_core& g, task* t, worker_core* owner) {
+    runtime_core& rt = *g.m_runtime;
+    // relaxed: our push below (and its fence, for sleepers) publishes it; a
+    // scan that misses it is a busy worker, which scans again.
+    if (!rt.m_high_used.load(std::memory_order_relaxed)) [[unlikely]] {
+        rt.m_high_used.store(true, std::memory_order_relaxed);
+    }
+    if (g.m_arena != nullptr) {
+        g.m_arena->m_high.push(t);
+        if (sleepers_after_push(rt)) {
+            rt.wake_member(*g.m_arena, owner != nullptr ? &static_cast<worker*>(owner)->m_domain : nullptr);
+        }
+        return;
+    }
+    auto* w = static_cast<worker*>(owner);
+    node_domain* domain = w != nullptr && !w->is_guest() ? &w->m_domain : nullptr;
+    (domain != nullptr ? domain->m_high : rt.m_high_injection).push(t);
+    if (sleepers_after_push(rt)) {
+        rt.wake_one(domain);
+    }
+}
+
+void check_node(const runtime_core& rt, int node) { check_node(rt, "run_on_node", node); }
+
+void check_node(const runtime_core& rt, const char* what, int node) {
     const auto count = rt.m_topology.node_count();
     if (node < 0 || static_cast<std::size_t>(node) >= count) {
-        throw node_error("run_on_node: NUMA node " + std::to_string(node) + " does not exist; expected 0 to " +
+        throw node_error(std::string(what) + ": NUMA node " + std::to_string(node) + " does not exist; expected 0 to " +
                          std::to_string(count == 0 ? 0 : count - 1));
     }
     if (rt.domain_of_node(node) == nullptr) {
-        throw node_error(no_worker_on_node(rt, node));
+        throw node_error(no_worker_on_node(rt, what, node));
     }
 }
 
@@ -477,9 +505,9 @@ void runtime_core::leave_slot0() noexcept {
     worker& slot = *m_workers[0];
     TOPOS_ASSERT(tls_worker == &slot, "slot 0 was left by a thread that does not hold it");
     // Nobody runs this slot once we leave (with one worker, nobody at all):
-    // finish what our own tasks left on its deque first.
-    while (auto t = slot.m_deque.pop()) {
-        slot.execute(*t);
+    // finish what our own tasks left on its deques first.
+    while (task* t = slot.pop_own()) {
+        slot.execute(t);
     }
     tls_worker = m_caller_outer;
     m_caller_outer = nullptr;

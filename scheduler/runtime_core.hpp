@@ -9,6 +9,7 @@
 // affinity display.
 #pragma once
 
+#include "scheduler/arena.hpp"
 #include "scheduler/observer.hpp"
 #include "scheduler/worker.hpp"
 
@@ -53,6 +54,11 @@ public:
 
     /// Wakes one sleeping worker, preferring `near` (may be null).
     void wake_one(const node_domain* near) noexcept;
+    /// Wakes one sleeping member of `a`, preferring `near`'s workers.
+    void wake_member(const arena_core& a, const node_domain* near) noexcept;
+    /// The arena of the workers `options` names, made on first use
+    /// (runtime::arena has the rules and the errors).
+    [[nodiscard]] arena_core& make_arena(const arena_options& options);
     [[nodiscard]] node_domain* domain_of_node(int node) const noexcept;
     /// Adds a line to degraded(); any thread.
     void add_degraded(std::string line);
@@ -71,6 +77,10 @@ public:
     /// event site loads it (relaxed) and calls m_hub only when it is true.
     /// Read-mostly, on its own line.
     alignas(cache_line) std::atomic<bool> m_observed{false};
+    /// Some high-priority task was ever queued here (set once, before its
+    /// push, never cleared): until then a worker's scan skips the high
+    /// queues. Same line: read by every scan past the own deque, written once.
+    std::atomic<bool> m_high_used{false};
     /// Moves on at every cancel (scheduler/cancel.cpp): read at every task
     /// start and nested group creation, written by cancel(). Same line.
     std::atomic<std::uint64_t> m_cancel_epoch{1};
@@ -104,6 +114,7 @@ public:
     std::vector<std::unique_ptr<node_domain>> m_domains;
     std::vector<int> m_domain_of_node; ///< logical node -> index in m_domains, -1 when none
     task_queue m_injection;             ///< tasks from threads outside the runtime
+    task_queue m_high_injection;        ///< high-priority tasks from outside threads and guests
     /// The plan's workers, then k_guest_slots guest slots: worker states
     /// without a thread that an outside thread borrows while it waits, so it
     /// can run tasks (and spawn onto a deque of its own) instead of sleeping.
@@ -117,10 +128,16 @@ public:
     std::atomic<bool> m_stopping{false};
     bool m_display_affinity = false;
 
+    std::mutex m_arena_lock; ///< guards the two lists below and the workers' m_arenas stores
+    std::vector<std::unique_ptr<arena_core>> m_arenas;
+    std::vector<std::unique_ptr<arena_membership>> m_memberships; ///< every snapshot ever published
+
     mutable std::mutex m_degraded_lock;
     std::vector<std::string> m_degraded;
 
 private:
+    /// Wakes `w` if it sleeps; true when this call woke it.
+    bool try_wake(worker* w) noexcept;
     /// Pins the calling thread (which just claimed slot 0) to slot 0's place,
     /// saving its own mask first; says once in degraded() when it cannot.
     void pin_caller() noexcept;
@@ -167,5 +184,11 @@ private:
     unsigned m_start_failures = 0;
     std::string m_start_failure;
 };
+
+/// After a push into a shared queue, as in worker_core::push(): our queue
+/// write, then the sleeper count. True when some worker sleeps.
+[[nodiscard]] bool sleepers_after_push(const runtime_core& rt) noexcept;
+/// check_node() with `what` (run_on_node, arena) naming the caller in the message.
+void check_node(const runtime_core& rt, const char* what, int node);
 
 } // namespace topos::detail

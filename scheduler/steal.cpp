@@ -37,6 +37,37 @@ task* worker::find_work(scan_mode mode) {
     if (auto own = m_deque.pop()) {
         return *own;
     }
+    return find_elsewhere(mode);
+}
+
+task* worker::find_elsewhere(scan_mode mode) {
+    // acquire: pairs with the release store in make_arena(), so the snapshot
+    // (and the arenas it names) are visible. Usually nullptr.
+    const arena_membership* arenas = m_arenas.load(std::memory_order_acquire);
+    if (arenas != nullptr) [[unlikely]] {
+        for (const auto& e : arenas->m_entries) {
+            if (auto own = e.m_own->m_deque.pop()) {
+                return *own;
+            }
+        }
+    }
+    // High priority first: our node's, the outside threads', our arenas'.
+    // relaxed: a hint that stays true once set (see m_high_used).
+    if (m_rt.m_high_used.load(std::memory_order_relaxed)) [[unlikely]] {
+        if (task* t = m_domain.m_high.pop()) {
+            return t;
+        }
+        if (task* t = m_rt.m_high_injection.pop()) {
+            return t;
+        }
+        if (arenas != nullptr) {
+            for (const auto& e : arenas->m_entries) {
+                if (task* t = e.m_arena->m_high.pop()) {
+                    return t;
+                }
+            }
+        }
+    }
     if (task* t = m_domain.m_inbox.pop()) {
         m_inbox_tasks.bump();
         return t;
@@ -44,8 +75,20 @@ task* worker::find_work(scan_mode mode) {
     if (task* t = m_rt.m_injection.pop()) {
         return t;
     }
+    if (arenas != nullptr) [[unlikely]] {
+        for (const auto& e : arenas->m_entries) {
+            if (task* t = e.m_arena->m_inbox.pop()) {
+                return t;
+            }
+        }
+    }
     if (task* t = steal_from(m_local_victims, m_steals_local)) {
         return t;
+    }
+    if (arenas != nullptr) [[unlikely]] {
+        if (task* t = steal_in_arenas(*arenas)) {
+            return t;
+        }
     }
     if (m_remote.empty() || mode == scan_mode::local) {
         return nullptr;
@@ -86,20 +129,65 @@ task* worker::steal_from(const std::vector<worker*>& victims, owner_counter& sto
     return nullptr;
 }
 
+task* worker::pop_own() noexcept {
+    if (auto own = m_deque.pop()) {
+        return *own;
+    }
+    // acquire: as in find_work().
+    if (const arena_membership* arenas = m_arenas.load(std::memory_order_acquire)) {
+        for (const auto& e : arenas->m_entries) {
+            if (auto own = e.m_own->m_deque.pop()) {
+                return *own;
+            }
+        }
+    }
+    return nullptr;
+}
+
+task* worker::steal_in_arenas(const arena_membership& arenas) {
+    for (const auto& e : arenas.m_entries) {
+        for (const auto& slot : e.m_arena->m_slots) {
+            if (slot.get() == e.m_own || slot->m_deque.empty_hint()) {
+                continue;
+            }
+            const auto r = slot->m_deque.steal();
+            if (r.status == steal_status::success) {
+                worker* victim = slot->m_owner;
+                const bool remote = victim->m_node != m_node;
+                (remote ? m_steals_remote : m_steals_local).bump();
+                if (m_rt.m_observed.load(std::memory_order_relaxed)) [[unlikely]] { // relaxed: a hint
+                    m_rt.m_hub->steal(*this, victim, victim->m_node, remote);
+                }
+                return r.value;
+            }
+            if (r.status == steal_status::lost) {
+                m_steals_lost.bump();
+                m_last_scan_lost = true;
+            }
+        }
+    }
+    return nullptr;
+}
+
 task* worker::steal_remote(scan_mode mode) {
     for (auto& target : m_remote) {
         if (mode != scan_mode::drain && target.m_domain->m_idle.load(std::memory_order_relaxed) > 0) {
             continue; // that node has idle workers: they will take its work, locally
         }
-        if (task* t = target.m_domain->m_inbox.pop()) {
+        // relaxed: a hint, as in find_elsewhere().
+        task* t = m_rt.m_high_used.load(std::memory_order_relaxed) ? target.m_domain->m_high.pop() : nullptr;
+        if (t == nullptr) {
+            t = target.m_domain->m_inbox.pop();
+        }
+        if (t != nullptr) {
             m_steals_remote.bump();
             if (m_rt.m_observed.load(std::memory_order_relaxed)) [[unlikely]] { // relaxed: a hint
                 m_rt.m_hub->steal(*this, nullptr, target.m_domain->m_node, true);
             }
             return t;
         }
-        if (task* t = steal_from(target.m_victims, m_steals_remote)) {
-            return t;
+        if (task* stolen = steal_from(target.m_victims, m_steals_remote)) {
+            return stolen;
         }
     }
     return nullptr;

@@ -187,7 +187,7 @@ void worker::leave_idle(bool found_work) noexcept {
 }
 
 bool worker::domain_has_work() const noexcept {
-    if (!m_domain.m_inbox.empty_hint()) {
+    if (!m_domain.m_inbox.empty_hint() || !m_domain.m_high.empty_hint()) {
         return true;
     }
     return std::any_of(m_domain.m_workers.begin(), m_domain.m_workers.end(),

@@ -12,6 +12,8 @@
 
 namespace topos::detail {
 
+struct arena_membership;
+
 /// A counter written by one thread and read by any: relaxed, no RMW.
 class owner_counter {
 public:
@@ -46,6 +48,9 @@ struct alignas(cache_line) node_domain {
     int m_node = -1; ///< logical node, -1 for unbound workers
     std::vector<unsigned> m_workers;
     alignas(cache_line) task_queue m_inbox;
+    /// High-priority tasks spawned by this domain's workers, taken before the
+    /// inbox (task_group::run(priority::high, f)).
+    alignas(cache_line) task_queue m_high;
     /// Workers of this domain looking for work (spinning or asleep). Remote
     /// thieves leave this domain alone while it is non-zero.
     alignas(cache_line) std::atomic<int> m_idle{0};
@@ -78,6 +83,12 @@ public:
     void main_loop();
     /// One pass over every source of work, nearest first.
     [[nodiscard]] task* find_work(scan_mode mode);
+    /// find_work() past its own deque: out of line, so that the common case
+    /// (the own deque has work) saves no more registers than it needs.
+    [[gnu::noinline]] [[nodiscard]] task* find_elsewhere(scan_mode mode);
+    /// pre: the caller owns the slot. A task from its own deque or its own
+    /// deques in arenas, or nullptr.
+    [[nodiscard]] task* pop_own() noexcept;
     /// Runs a task and releases its frame.
     void execute(task* t) noexcept;
     /// Registers as a sleeper, re-scans, and parks unless work, stop or (when
@@ -97,6 +108,10 @@ public:
     };
     std::vector<worker*> m_local_victims;  ///< owner-private, plan order
     std::vector<remote_target> m_remote;   ///< owner-private, by distance
+    /// The arenas this worker is a member of; nullptr when none. Replaced
+    /// (release) under the runtime's arena lock; each snapshot lives as long
+    /// as the runtime. Guests are never members.
+    std::atomic<const arena_membership*> m_arenas{nullptr};
 
     alignas(cache_line) parker m_parker;
     std::atomic<bool> m_asleep{false}; ///< in m_rt's sleeper count; cleared by whoever wakes it
@@ -131,6 +146,8 @@ private:
     /// One pass over `victims`' deques in order: the first task stolen
     /// (counted in `stolen`), or nullptr; a lost race sets m_last_scan_lost.
     [[nodiscard]] task* steal_from(const std::vector<worker*>& victims, owner_counter& stolen);
+    /// One pass over the other members' deques of each of our arenas.
+    [[nodiscard]] task* steal_in_arenas(const arena_membership& arenas);
     /// Spins, then parks, until it finds work (returned) or the runtime stops
     /// with nothing left (nullptr). Leaves m_domain.m_idle one lower.
     [[nodiscard]] task* idle_loop();

@@ -19,6 +19,10 @@
 // type. When one is signed and the other unsigned, that type is unsigned,
 // and a negative bound would wrap around to a huge one: index_error instead.
 // Every function without a runtime argument runs on runtime::default_runtime().
+// The index-range, range/range2d/range3d, reduce and invoke forms also take
+// a task_arena (runtime.hpp) instead of a runtime: their pieces then run on
+// the arena's workers only, and a caller that is not a member queues the
+// whole loop there and waits (sleeping when it may run nothing else).
 //
 // The calling thread takes part: a worker of `rt` directly, any other thread
 // as worker 0 (runtime.hpp) or through one of the runtime's guest slots
@@ -104,6 +108,17 @@ void affine_split(const affine_context<Body>* ctx, std::size_t lo, std::size_t h
 
 [[nodiscard]] inline bool is_worker_of(runtime& rt) noexcept { return this_worker::current_runtime() == &rt; }
 
+/// Where a loop may run: a runtime (an lvalue) or one of its arenas.
+template <class P>
+concept task_place = std::same_as<P, runtime&> || std::same_as<std::remove_cvref_t<P>, task_arena>;
+
+[[nodiscard]] inline runtime& runtime_of(runtime& rt) noexcept { return rt; }
+[[nodiscard]] inline runtime& runtime_of(const task_arena& a) noexcept { return a.owner_runtime(); }
+/// Whether the calling thread may run the loop's first piece itself: a
+/// worker of the runtime, or a member of the arena.
+[[nodiscard]] inline bool runs_inline(runtime& rt) noexcept { return is_worker_of(rt); }
+[[nodiscard]] inline bool runs_inline(const task_arena& a) noexcept { return a.is_member(); }
+
 template <class Index>
 [[nodiscard]] std::size_t iteration_count(Index begin, Index end) noexcept {
     static_assert(std::is_integral_v<Index>, "parallel loops take integral bounds");
@@ -186,8 +201,9 @@ void parallel_for_blocks(runtime& rt, std::size_t n, const std::vector<node_bloc
 /// Calls body(i) for every i in [begin, end), in parallel on `rt`. The index
 /// type is the bounds' common type; index_error for a negative bound with an
 /// unsigned one.
-template <std::integral B, std::integral E, class Body>
-void parallel_for(runtime& rt, B begin, E end, const Body& body, std::size_t grain = 0) {
+template <class Where, std::integral B, std::integral E, class Body>
+    requires detail::task_place<Where>
+void parallel_for(Where&& rt, B begin, E end, const Body& body, std::size_t grain = 0) {
     using Index = detail::loop_index_t<B, E>;
     detail::check_loop_bounds("parallel_for", begin, end);
     const std::size_t n = detail::iteration_count(static_cast<Index>(begin), static_cast<Index>(end));
@@ -198,11 +214,11 @@ void parallel_for(runtime& rt, B begin, E end, const Body& body, std::size_t gra
         grain = detail::auto_grain(n, rt.thread_count());
     }
     // An outside caller takes slot 0 (or a guest slot) and takes part.
-    const detail::caller_scope caller(detail::runtime_access::core(rt));
+    const detail::caller_scope caller(detail::runtime_access::core(detail::runtime_of(rt)));
     task_group group(rt);
     const detail::for_context<Index, Body> ctx{&body, grain, &group, static_cast<Index>(begin)};
     try {
-        if (detail::is_worker_of(rt)) {
+        if (detail::runs_inline(rt)) {
             detail::for_split(&ctx, 0, n);
         } else {
             group.run([c = &ctx, n] { detail::for_split(c, 0, n); });
@@ -257,8 +273,9 @@ void parallel_for(const node_array<T>& data, const Body& body, std::size_t grain
 /// (grain = 0) depends on thread_count(), so a sum may change with the thread
 /// count. parallel_deterministic_reduce (algorithm.hpp) fixes the grouping
 /// whatever the thread count.
-template <std::integral B, std::integral E, class T, class Map, class Combine>
-T parallel_reduce(runtime& rt, B begin_bound, E end_bound, T init, const Map& map, const Combine& combine,
+template <class Where, std::integral B, std::integral E, class T, class Map, class Combine>
+    requires detail::task_place<Where>
+T parallel_reduce(Where&& rt, B begin_bound, E end_bound, T init, const Map& map, const Combine& combine,
                   std::size_t grain = 0) {
     using Index = detail::loop_index_t<B, E>;
     detail::check_loop_bounds("parallel_reduce", begin_bound, end_bound);
@@ -297,10 +314,10 @@ T parallel_reduce(B begin, E end, T init, const Map& map, const Combine& combine
 }
 
 /// Runs every f() in parallel on `rt` and waits; rethrows the first exception.
-template <class... F>
-    requires(std::invocable<F&> && ...)
-void parallel_invoke(runtime& rt, F&&... fs) {
-    const detail::caller_scope caller(detail::runtime_access::core(rt));
+template <class Where, class... F>
+    requires(detail::task_place<Where> && (std::invocable<F&> && ...))
+void parallel_invoke(Where&& rt, F&&... fs) {
+    const detail::caller_scope caller(detail::runtime_access::core(detail::runtime_of(rt)));
     task_group group(rt);
     (group.run([&fs] { std::invoke(fs); }), ...);
     group.wait();
@@ -316,9 +333,9 @@ void parallel_invoke(F&&... fs) {
 // The range forms (range.hpp holds the range types).
 
 /// Calls body(chunk) for consecutive chunks covering `r`, in parallel on `rt`.
-template <class Body>
-    requires std::invocable<const Body&, range>
-void parallel_for(runtime& rt, range r, const Body& body) {
+template <class Where, class Body>
+    requires(detail::task_place<Where> && std::invocable<const Body&, range>)
+void parallel_for(Where&& rt, range r, const Body& body) {
     if (r.empty()) {
         return;
     }
@@ -327,9 +344,9 @@ void parallel_for(runtime& rt, range r, const Body& body) {
 }
 
 /// Calls body(tile) for tiles covering `r`, in parallel on `rt`.
-template <class Body>
-    requires std::invocable<const Body&, range2d>
-void parallel_for(runtime& rt, range2d r, const Body& body) {
+template <class Where, class Body>
+    requires(detail::task_place<Where> && std::invocable<const Body&, range2d>)
+void parallel_for(Where&& rt, range2d r, const Body& body) {
     if (r.size() == 0) {
         return;
     }
@@ -341,9 +358,9 @@ void parallel_for(runtime& rt, range2d r, const Body& body) {
 }
 
 /// Calls body(tile) for tiles covering `r`, in parallel on `rt`.
-template <class Body>
-    requires std::invocable<const Body&, range3d>
-void parallel_for(runtime& rt, range3d r, const Body& body) {
+template <class Where, class Body>
+    requires(detail::task_place<Where> && std::invocable<const Body&, range3d>)
+void parallel_for(Where&& rt, range3d r, const Body& body) {
     if (r.size() == 0) {
         return;
     }

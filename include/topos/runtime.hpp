@@ -10,6 +10,9 @@
 //    node's inbox (run_on_node tasks), the runtime's queue (tasks from threads
 //    outside the runtime), then steals from the plan's local tiers (same core,
 //    same cache, same node), then from remote nodes by increasing distance.
+//    Arena members also look at their arena deques and queues, and every
+//    worker at the high-priority queues before normal work (task_arena
+//    below, task_group.hpp's "Priorities").
 //  - Remote stealing is throttled: each node has one "crossing" token, and only
 //    the worker holding it may steal from other nodes, so at most one thief per
 //    node crosses the interconnect at a time. It takes work only from nodes with
@@ -128,13 +131,24 @@ struct runtime_stats {
     std::vector<worker_stats> workers;
 };
 
+/// Which workers of a runtime an arena may use (runtime::arena).
+struct arena_options {
+    /// Logical NUMA nodes whose workers may run the arena's tasks; empty: all
+    /// of the runtime's workers.
+    std::vector<int> nodes = {};
+    /// At most this many of those workers (the lowest indices); unset: all.
+    std::optional<unsigned> max_threads = std::nullopt;
+};
+
 class runtime;
+class task_arena;
 
 namespace detail {
 /// The scheduler's way to a runtime's state, for topos's own templates
 /// (task_group, parallel_for); the state's type is private to scheduler/.
 struct runtime_access {
     [[nodiscard]] static runtime_core& core(runtime& rt) noexcept;
+    [[nodiscard]] static arena_core& core(const task_arena& a) noexcept;
 };
 } // namespace detail
 
@@ -174,6 +188,13 @@ public:
     [[nodiscard]] const rank_share& share() const noexcept;
     /// Whether an outside caller runs as worker 0 or as a guest.
     [[nodiscard]] caller_role caller() const noexcept;
+    /// A view of this runtime confined to some of its workers (see
+    /// task_arena below); starts no thread. Throws node_error for a node
+    /// that does not exist or has no worker here (any node when the workers
+    /// are unbound), config_error for max_threads 0 or more than those
+    /// nodes' workers; each message names the value. Asking twice for the
+    /// same workers gives the same arena.
+    [[nodiscard]] task_arena arena(const arena_options& options = {});
 
 private:
     friend struct detail::runtime_access;
@@ -181,6 +202,66 @@ private:
 };
 
 inline detail::runtime_core& detail::runtime_access::core(runtime& rt) noexcept { return *rt.m_core.get(); }
+
+/// A part of a runtime: some of its workers, chosen by runtime::arena().
+///
+///   topos::task_arena near1 = rt.arena({.nodes = {1}, .max_threads = 2});
+///   topos::task_group g(near1);        // its tasks run on those workers only
+///   g.run([&] { work(); });
+///   topos::parallel_for(near1, 0, n, body);
+///
+/// Like oneTBB's task_arena with constraints, without threads of its own:
+///  - Members: the runtime's workers on `nodes` (all workers when empty),
+///    the max_threads lowest-indexed of them. Slot 0 counts like any worker:
+///    when the caller is worker 0 (runtime.hpp) and slot 0 is a member, an
+///    outside thread helps with the arena's tasks while it waits.
+///  - Confinement: a task of an arena group runs only on a member. Tasks
+///    that task spawns stay in the arena, and so do the tasks of groups it
+///    creates, task_group(rt) and parallel_for(rt, ...) included: a group
+///    created inside an arena task inherits the arena.
+///  - A member spawning into an arena group pushes onto its own deque in
+///    that arena (one per member); other members steal from it, nobody else
+///    sees it. Any other thread queues into the arena's shared queue. A
+///    member looks at its arena deques right after its own deque, the
+///    arenas' shared queues after its node's inbox and the outside queue,
+///    and steals from the other members after its local tiers. Members still
+///    run the runtime's other work; the workers' usual deques are untouched,
+///    so work outside arenas costs what it did.
+///  - A waiter that is not a member (an outside thread in slot 0 or a guest
+///    slot, or a worker outside the arena) runs only work it may run, and
+///    sleeps until the group is done when there is none.
+///  - run_on_node(n, f) on an arena group checks n as usual, then queues f
+///    like run(f): the arena's confinement wins over the node.
+///  - A task_arena is a handle: copy it freely; it stays valid while its
+///    runtime lives. Loops that take a task_arena: parallel_for over an
+///    index range and over range/range2d/range3d, parallel_reduce,
+///    parallel_invoke (the node_array forms take a runtime).
+///  - Destruction: the arena's workers drain its queues like any other; but
+///    a task outside the arena that queues work into it after its workers
+///    have stopped (while ~runtime() runs) waits forever.
+class task_arena {
+public:
+    [[nodiscard]] runtime& owner_runtime() const noexcept { return *m_runtime; }
+    /// How many workers the arena may use.
+    [[nodiscard]] unsigned thread_count() const noexcept { return m_thread_count; }
+    /// The members' worker indices, ascending.
+    [[nodiscard]] std::vector<unsigned> workers() const;
+    /// The members' NUMA nodes, ascending (empty when unbound).
+    [[nodiscard]] std::vector<int> nodes() const;
+    /// True when the calling thread is one of the members.
+    [[nodiscard]] bool is_member() const noexcept;
+
+private:
+    friend class runtime;
+    friend struct detail::runtime_access;
+    task_arena(runtime& rt, detail::arena_core& core, unsigned threads) noexcept
+        : m_runtime(&rt), m_core(&core), m_thread_count(threads) {}
+    runtime* m_runtime;
+    detail::arena_core* m_core;
+    unsigned m_thread_count;
+};
+
+inline detail::arena_core& detail::runtime_access::core(const task_arena& a) noexcept { return *a.m_core; }
 
 /// Questions a task can ask about the worker running it.
 namespace this_worker {

@@ -53,6 +53,24 @@
 //    that helps may run unrelated tasks before its wait returns (as in any
 //    work-stealing runtime), so do not wait while holding a lock those tasks
 //    need.
+//
+// Arenas. task_group(arena) makes a group whose tasks run only on the
+// arena's workers (runtime.hpp, task_arena); a group created inside one of
+// its tasks inherits the arena, so nested spawns stay confined.
+//
+// Priorities. run(priority::high, f) queues f as a high-priority task: a
+// worker looking for work takes, once its own deque (and its own deques in
+// arenas) is empty, its node's high queue, then the runtime's high queue
+// (high tasks from outside threads and guests), then the high queues of its
+// arenas, and only then normal tasks (node inbox, outside queue, steals).
+// Remote thieves take a node's high queue before its inbox. A worker does
+// not interrupt its own deque's work for a high task: the idle workers take
+// it first, and a worker in a deep recursion takes it when its deque runs
+// dry (as a oneTBB worker finishes its local work before it moves to a
+// higher-priority arena). High tasks of one queue run in FIFO order. The
+// spawn of a normal task pays nothing for priorities; a high spawn takes a
+// lock (as run_on_node does). A high task's own spawns are normal unless
+// they say otherwise.
 #pragma once
 
 #include <topos/detail/sched_core.hpp>
@@ -63,17 +81,26 @@
 
 namespace topos {
 
+/// A task's priority (task_group::run(priority, f)).
+enum class priority : unsigned char { normal, high };
+
 class task_group {
 public:
     /// A group on the process's default runtime.
     task_group() : task_group(runtime::default_runtime()) {}
+    /// A group on `rt`; inside a task of an arena group, on that arena.
     explicit task_group(runtime& rt) noexcept : m_core(&detail::runtime_access::core(rt)), m_runtime(&rt) {
         detail::worker_core* w = detail::tls_worker;
         if (w != nullptr && w->m_runtime == m_core.m_runtime && w->m_current_group != nullptr) [[likely]] {
+            m_core.m_arena = w->m_current_group->m_arena; // nested spawns stay in the arena
             w->enter_nested(*w->m_current_group, m_core);
         } else {
             m_core.m_id = detail::new_root_group_id();
         }
+    }
+    /// A group whose tasks run only on the arena's workers (runtime.hpp).
+    explicit task_group(const task_arena& a) noexcept : task_group(a.owner_runtime()) {
+        m_core.m_arena = &detail::runtime_access::core(a);
     }
     ~task_group() {
         // relaxed: as in wait(); the acquire in pending() orders them.
@@ -94,11 +121,25 @@ public:
     void run(F&& f) {
         detail::worker_core* owner = nullptr;
         detail::task* t = detail::make_task(m_core.m_runtime, m_core, std::forward<F>(f), owner);
-        if (owner != nullptr) [[likely]] {
+        if (owner != nullptr && m_core.m_arena == nullptr) [[likely]] {
             owner->push(t);
         } else {
-            detail::submit(*m_core.m_runtime, t, -1);
+            detail::spawn_elsewhere(m_core, t, owner);
         }
+    }
+
+    /// Runs f() with priority `p`: priority::normal is run(f); a high task
+    /// is queued where the workers look before any normal task but their
+    /// own deque's (see "Priorities" above).
+    template <class F>
+    void run(priority p, F&& f) {
+        if (p == priority::normal) {
+            run(std::forward<F>(f));
+            return;
+        }
+        detail::worker_core* owner = nullptr;
+        detail::task* t = detail::make_task(m_core.m_runtime, m_core, std::forward<F>(f), owner);
+        detail::spawn_high(m_core, t, owner);
     }
 
     /// Runs f() like run(f), with a label that observers and traces show
@@ -115,7 +156,9 @@ public:
         detail::check_node(*m_core.m_runtime, node);
         detail::worker_core* owner = nullptr;
         detail::task* t = detail::make_task(m_core.m_runtime, m_core, std::forward<F>(f), owner);
-        if (owner != nullptr && detail::on_node(*m_core.m_runtime, node)) {
+        if (m_core.m_arena != nullptr) [[unlikely]] {
+            detail::spawn_elsewhere(m_core, t, owner); // the arena's confinement wins
+        } else if (owner != nullptr && detail::on_node(*m_core.m_runtime, node)) {
             owner->push(t); // already on that node: our own deque is the nearest queue
         } else {
             detail::submit(*m_core.m_runtime, t, node);

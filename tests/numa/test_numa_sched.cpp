@@ -105,6 +105,34 @@ TEST_F(NumaSchedTest, RuntimeConstrainedToOneNode) {
     EXPECT_EQ(rt.stats().steals_remote, 0U);
 }
 
+// An arena of one node: its tasks, their nested loops included, run on that
+// node's CPUs as the kernel sees them, while the other nodes' workers idle.
+TEST_F(NumaSchedTest, ArenaTasksRunOnTheArenasNode) {
+    topos::runtime rt({.places = "cores", .bind = topos::proc_bind::close, .threads = {}, .topology = {}});
+    const auto nodes = rt.nodes();
+    ASSERT_GE(nodes.size(), 2U);
+    for (int node : nodes) {
+        const topos::task_arena a = rt.arena({.nodes = {node}, .max_threads = std::nullopt});
+        std::atomic<int> off_node{0};
+        std::atomic<int> ran{0};
+        topos::task_group g(a);
+        for (int i = 0; i < 64; ++i) {
+            g.run([&] {
+                topos::parallel_for(rt, 0, 64, [&](int) {
+                    for (int spin = 0; spin < 2000; ++spin) {
+                        asm volatile("" ::: "memory");
+                    }
+                    off_node += kernel_logical_node(rt.topology()) == node ? 0 : 1;
+                    ++ran;
+                });
+            });
+        }
+        g.wait();
+        EXPECT_EQ(ran.load(), 64 * 64);
+        EXPECT_EQ(off_node.load(), 0) << "arena of node " << node;
+    }
+}
+
 // parallel_for over a node_array: each block's iterations run on the block's
 // node. "Balanced" is what the scheduler can observe: no node ran out of work
 // while another still had some, i.e. no remote steal happened. Rounds without

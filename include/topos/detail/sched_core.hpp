@@ -26,6 +26,9 @@ struct detached_node; // scheduler/cancel.cpp
 /// paths never look inside it: they compare its address (is the caller a
 /// worker of this runtime?) and hand it to the out-of-line functions below.
 class runtime_core;
+/// An arena's scheduler state (scheduler/arena.hpp): its member workers, a
+/// deque per member and its shared queues. Owned by the runtime.
+struct arena_core;
 
 /// Bytes a task frame holds a callable in; larger callables are boxed on the heap.
 inline constexpr std::size_t k_task_storage = 32;
@@ -183,6 +186,9 @@ struct group_core {
     mutable std::atomic<bool> m_cancelled{false};
     std::atomic<bool> m_failed{false};    ///< some task threw; m_exception holds the first
     runtime_core* m_runtime;
+    /// The arena its tasks are confined to (task_group(arena), or inherited
+    /// from the group of the task that created it); nullptr: the whole runtime.
+    arena_core* m_arena = nullptr;
     spin_lock m_lock;                    ///< guards the three fields below and W
     group_waiter* m_waiters = nullptr;
     std::exception_ptr m_exception;
@@ -339,6 +345,18 @@ void discard_task(task* t) noexcept;
 /// Queues a task from outside the runtime, or for a node's inbox
 /// (node >= 0). The group's count must already include it.
 void submit(runtime_core& rt, task* t, int node);
+/// Queues a task that does not go onto the spawning worker's own deque: a
+/// task of an arena group (onto the owner's deque in that arena when the
+/// owner is a member, else into the arena's queue) or one spawned outside
+/// the runtime (owner nullptr). The group's count must already include it.
+void spawn_elsewhere(group_core& g, task* t, worker_core* owner);
+/// Queues a high-priority task: into the arena's high queue for an arena
+/// group, else the spawning worker's node's high queue, else (outside
+/// threads, guests) the runtime's. Wakes a worker that may take it.
+void spawn_high(group_core& g, task* t, worker_core* owner);
+/// True when the calling thread is a member worker of the arena (a worker
+/// of its runtime, or an outside thread holding such a slot).
+[[nodiscard]] bool arena_has_caller(const arena_core& a) noexcept;
 /// Throws node_error unless the runtime has a worker on NUMA node `node`.
 void check_node(const runtime_core& rt, int node);
 /// True when the calling worker of `rt` runs on `node`.
