@@ -31,6 +31,30 @@ worker::~worker() {
 
 bool worker::is_guest() const noexcept { return m_index >= m_rt.m_worker_count; }
 
+// The two steps of execute() that every task takes, kept inline in it.
+[[gnu::always_inline]] inline bool worker::skips(const group_core& g) const noexcept {
+    if (g.m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
+        return true;
+    }
+    // seq_cst: a task taken after cancel() returned sees its epoch (cancel.cpp).
+    const std::uint64_t epoch = m_cancel_epoch->load(std::memory_order_seq_cst);
+    return g.m_clean_epoch.load(std::memory_order_relaxed) != epoch && cancelled_above(g, epoch);
+}
+
+[[gnu::always_inline]] inline void worker::run_body(task* t, group_core* g) noexcept {
+    group_core* const outer = m_current_group; // groups created by the task nest in g
+    const void* const outer_frame = m_task_frame;
+    m_current_group = g;
+    m_task_frame = __builtin_frame_address(0); // the body's frames lie below this one
+    try {
+        t->m_invoke(t, task_op::run);
+    } catch (...) {
+        g->record_exception(std::current_exception());
+    }
+    m_current_group = outer;
+    m_task_frame = outer_frame;
+}
+
 void worker::execute(task* t) noexcept {
     TOPOS_ASSERT(t != nullptr && t->m_group != nullptr, "execute: a task without a group");
     // relaxed: a hint; the hub rechecks who to call (see observer.hpp).
@@ -62,29 +86,6 @@ void worker::execute_observed(task* t) noexcept {
     m_tasks_run.bump();
     m_rt.m_hub->task_end(*this, label, !run);
     g->finish_one(); // last, as in execute()
-}
-
-bool worker::skips(const group_core& g) const noexcept {
-    if (g.m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
-        return true;
-    }
-    // seq_cst: a task taken after cancel() returned sees its epoch (cancel.cpp).
-    const std::uint64_t epoch = m_cancel_epoch->load(std::memory_order_seq_cst);
-    return g.m_clean_epoch.load(std::memory_order_relaxed) != epoch && cancelled_above(g, epoch);
-}
-
-void worker::run_body(task* t, group_core* g) noexcept {
-    group_core* const outer = m_current_group; // groups created by the task nest in g
-    const void* const outer_frame = m_task_frame;
-    m_current_group = g;
-    m_task_frame = __builtin_frame_address(0); // the body's frames lie below this one
-    try {
-        t->m_invoke(t, task_op::run);
-    } catch (...) {
-        g->record_exception(std::current_exception());
-    }
-    m_current_group = outer;
-    m_task_frame = outer_frame;
 }
 
 void worker::skip_body(task* t, group_core* g) noexcept {
