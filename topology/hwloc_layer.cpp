@@ -528,6 +528,7 @@ struct synthetic_size {
     std::uint64_t leaves = 1;  ///< the product of the levels' arities: PUs
     std::uint64_t objects = 1; ///< the sum of the running products: every object
     std::uint64_t nodes = 0;   ///< NUMA nodes of a "numa:N" level or of "[numa]" children
+    bool balanced = true;      ///< every '(' and '[' closed, nothing closed that was not open
 };
 
 bool names_numa(std::string_view token) {
@@ -541,23 +542,30 @@ bool names_numa(std::string_view token) {
 // What a description asks hwloc to build, before it does: each level is
 // "type:N" or a bare "N", optionally with attributes in parentheses; memory
 // children in brackets ("[numa]") multiply nothing but are one NUMA node per
-// object of the level above. The arity is read as hwloc reads it (strtoul,
-// any base, trailing text ignored). A level whose arity is
-// not a number counts as 1 (hwloc then rejects the text). Saturates just
-// past the limits.
+// object of the level above (each bracket adds its own). The arity is read as
+// hwloc reads it (strtoul, any base, trailing text ignored). A level whose
+// arity is not a number counts as 1 (hwloc then rejects the text). Saturates
+// just past the limits.
+//
+// The estimate must never be below what hwloc builds, whatever hwloc makes of
+// odd text, so brackets are separators, not groups: a number inside one still
+// multiplies ("[numa core:555551]" counts the cores even where hwloc would
+// ignore them), and text with an unbalanced '(' or '[' is refused before
+// hwloc reads it (hwloc 2.9 read "gr2 [numaU core:555551 pu:1" as a
+// machine of 555551 PUs, for minutes; a fuzzer found it).
 synthetic_size synthetic_size_of(std::string_view desc) {
     synthetic_size size;
-    const auto level = [&size](std::string_view token) {
+    const auto saturated = [](std::uint64_t v) { return std::min<std::uint64_t>(v, k_max_synthetic_objects + 1); };
+    const auto level = [&](std::string_view token, bool memory_child) {
         if (token.empty()) {
             return;
         }
-        if (token.front() == '[') {
-            if (names_numa(token.substr(1))) {
-                size.nodes = std::max(size.nodes, size.leaves); // one per object of the level above
-            }
+        const bool numa = names_numa(token);
+        if (memory_child && numa) {
+            size.nodes = saturated(size.nodes + size.leaves); // one per object of the level above
+            size.objects = saturated(size.objects + size.leaves);
             return;
         }
-        const bool numa = names_numa(token);
         token = token.substr(0, token.find('('));
         if (const auto colon = token.rfind(':'); colon != std::string_view::npos) {
             token.remove_prefix(colon + 1);
@@ -570,27 +578,40 @@ synthetic_size synthetic_size_of(std::string_view desc) {
         if (end == digits.c_str()) {
             return;
         }
-        const std::uint64_t arity =
-            errno == ERANGE ? k_max_synthetic_objects + 1 : std::min<std::uint64_t>(parsed, k_max_synthetic_objects + 1);
-        size.leaves = std::min<std::uint64_t>(size.leaves * std::max<std::uint64_t>(arity, 1), k_max_synthetic_objects + 1);
-        size.objects = std::min<std::uint64_t>(size.objects + size.leaves, k_max_synthetic_objects + 1);
+        const std::uint64_t arity = errno == ERANGE ? k_max_synthetic_objects + 1 : saturated(parsed);
+        size.leaves = saturated(size.leaves * std::max<std::uint64_t>(arity, 1));
+        size.objects = saturated(size.objects + size.leaves);
         if (numa) {
             size.nodes = std::max(size.nodes, size.leaves);
         }
     };
-    int depth = 0; // of () and []
+    int parens = 0;   // depth of ()
+    int brackets = 0; // depth of []
     std::size_t start = 0;
+    bool memory_child = false; // the token being read began after a '['
     for (std::size_t i = 0; i <= desc.size(); ++i) {
         const char c = i < desc.size() ? desc[i] : ' ';
-        if (c == '(' || c == '[') {
-            ++depth;
-        } else if ((c == ')' || c == ']') && depth > 0) {
-            --depth;
-        } else if (depth == 0 && (c == ' ' || c == '\t' || c == '\n')) {
-            level(desc.substr(start, i - start));
+        if (c == '(') {
+            ++parens;
+        } else if (c == ')') {
+            size.balanced = size.balanced && parens > 0;
+            parens = std::max(parens - 1, 0);
+        } else if (parens == 0 && (c == '[' || c == ']' || c == ' ' || c == '\t' || c == '\n')) {
+            level(desc.substr(start, i - start), memory_child);
             start = i + 1;
+            if (c == '[') {
+                ++brackets;
+                memory_child = true;
+            } else if (c == ']') {
+                size.balanced = size.balanced && brackets > 0;
+                brackets = std::max(brackets - 1, 0);
+                memory_child = false;
+            } else {
+                memory_child = memory_child && brackets > 0;
+            }
         }
     }
+    size.balanced = size.balanced && parens == 0 && brackets == 0;
     return size;
 }
 
@@ -602,6 +623,10 @@ topology_data load_synthetic(std::string_view description) {
         throw topology_error("synthetic topology description is empty; expected e.g. 'pack:2 numa:2 core:4 pu:2'");
     }
     const synthetic_size size = synthetic_size_of(desc);
+    if (!size.balanced) {
+        throw topology_error("synthetic topology description '" + desc +
+                             "' is malformed: a '(' or '[' is not closed, or a ')' or ']' was not opened");
+    }
     if (size.nodes > static_cast<std::uint64_t>(k_max_synthetic_nodes)) {
         throw topology_error("synthetic topology description '" + desc + "' asks for more than " +
                              std::to_string(k_max_synthetic_nodes) +

@@ -46,6 +46,28 @@ TEST(FuzzFindings, HugeSyntheticMachinesAreRefusedBeforeHwlocBuildsThem) {
     }
 }
 
+// fuzz_synthetic: hwloc read "gr2 [numaU core:555551 pu:1" (a '[' never
+// closed) as a machine of 555551 PUs while the size estimate skipped the
+// bracket's text; unbalanced text is now refused, and numbers inside
+// brackets count.
+TEST(FuzzFindings, UnbalancedOrPaddedBracketsCannotHideAHugeMachine) {
+    for (const char* unbalanced : {"gr2 [numaU core:555551 pu:1", "pack:2 [numa core:4 pu:1", "pack:2 core:2) pu:1",
+                                   "pack:2] core:2 pu:1", "pack:2(memory=1GB core:2 pu:1"}) {
+        const std::string message = synthetic_error(unbalanced);
+        EXPECT_NE(message.find(std::string("'") + unbalanced + "'"), std::string::npos) << message;
+        EXPECT_NE(message.find("is not closed"), std::string::npos) << message;
+    }
+    EXPECT_NE(synthetic_error("pack:2 [numa core:555551] pu:1").find("8192 PUs"), std::string::npos);
+    // Each bracket adds a node per object of the level above: 2 x 130 > 256.
+    std::string many = "pack:130";
+    for (int i = 0; i < 2; ++i) {
+        many += " [numa]";
+    }
+    many += " pu:1";
+    EXPECT_NE(synthetic_error(many).find("256 NUMA nodes"), std::string::npos) << synthetic_error(many);
+    EXPECT_EQ(topos::topology::synthetic("pack:2 [numa] [numa] core:2 pu:1").node_count(), 4U);
+}
+
 TEST(FuzzFindings, SyntheticMachinesUpToTheLimitsStillLoad) {
     EXPECT_EQ(topos::topology::synthetic("pack:2 core:1024 pu:4").pus().size(), 8192U);
     EXPECT_EQ(topos::topology::synthetic("numa:256 pu:1").node_count(), 256U);
