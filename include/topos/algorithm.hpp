@@ -31,14 +31,18 @@
 // The calling thread takes part as in parallel_for (see parallel.hpp).
 #pragma once
 
+#include <topos/memory.hpp>
 #include <topos/parallel.hpp>
 #include <topos/runtime.hpp>
 #include <topos/task_group.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <concepts>
+#include <cstdint>
 #include <cstddef>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -76,21 +80,49 @@ T parallel_deterministic_reduce(B begin, E end, T init, const Map& map, const Co
 
 namespace detail {
 
-// The scans' three phases: each block's total (in parallel), the running
-// totals before each block (serially, nb - 1 combines), then each block
-// scanned from its running total (in parallel). Reads of in[i] come before
-// writes of out[i] in every phase, so out may be in (an in-place scan).
+// The scans. Blocks of k_scan_block elements fix the grouping: block b's
+// outputs are ((before_b op x_lo) op x_lo+1) ..., where before_0 is the
+// carry and before_b+1 = before_b op total_b, total_b being the block's
+// elements combined left to right. The same bits come out on any number of
+// threads, whoever computes which block.
+//
+// Work: a two-pass scan reads the input twice, which on memory-bound data is
+// a third more traffic than a serial scan. So, as in oneTBB's parallel_scan,
+// the blocks whose running total is already known are scanned in one pass:
+// the calling task scans blocks from the front, carrying before_b along,
+// while the other workers compute the totals of blocks from the back; where
+// they meet (claims on one atomic word), the running totals of the back
+// blocks are chained serially and those blocks are scanned in parallel.
+// With P workers about 1/(2P-1) of the blocks take the one-pass route; on one
+// worker all of them do. Reads of in[i] come before writes of out[i] in
+// every phase, so out may be in (an in-place scan).
 // pre: first != last. `carry`, when set, comes before the first element.
 template <class InIt, class OutIt, class T, class Op>
 OutIt scan_blocks(runtime& rt, InIt first, InIt last, OutIt out, std::optional<T> carry, Op op, bool inclusive) {
     const auto n = static_cast<std::size_t>(std::distance(first, last));
     const std::size_t blocks = (n + k_scan_block - 1) / k_scan_block;
-    auto scan_block = [&](std::size_t b, std::optional<T> acc) {
+    const auto block_end = [n](std::size_t b) { return std::min(n, (b + 1) * k_scan_block); };
+    // Scans block b from acc = before_b; when `total` is given, also returns
+    // total_b through it (the front task's one-pass route).
+    auto scan_block = [&](std::size_t b, std::optional<T> acc, std::optional<T>* total) {
         const std::size_t lo = b * k_scan_block;
-        const std::size_t hi = std::min(n, lo + k_scan_block);
+        const std::size_t hi = block_end(b);
         InIt in = first + static_cast<std::ptrdiff_t>(lo);
         OutIt o = out + static_cast<std::ptrdiff_t>(lo);
+        if (total != nullptr && inclusive && !acc) {
+            // No carry: the outputs are the running total itself.
+            for (std::size_t i = lo; i < hi; ++i, ++in, ++o) {
+                acc = acc ? op(std::move(*acc), *in) : T(*in);
+                *o = *acc;
+            }
+            *total = std::move(acc);
+            return;
+        }
+        std::optional<T> part;
         for (std::size_t i = lo; i < hi; ++i, ++in, ++o) {
+            if (total != nullptr) {
+                part = part ? op(std::move(*part), *in) : T(*in);
+            }
             if (inclusive) {
                 acc = acc ? op(std::move(*acc), *in) : T(*in);
                 *o = *acc;
@@ -100,30 +132,83 @@ OutIt scan_blocks(runtime& rt, InIt first, InIt last, OutIt out, std::optional<T
                 acc = std::move(next);
             }
         }
+        if (total != nullptr) {
+            *total = std::move(part);
+        }
     };
     if (blocks == 1) {
-        scan_block(0, std::move(carry));
+        scan_block(0, std::move(carry), nullptr);
         return out + static_cast<std::ptrdiff_t>(n);
     }
+
+    // Claims: the low half of the word is the next front block, the high half
+    // the lowest block taken from the back. The back takes blocks below the
+    // last one (whose total nobody needs); the front may take the last block
+    // only when it has taken all the others.
+    constexpr unsigned k_half = 32;
+    const auto pack = [](std::uint64_t front, std::uint64_t back) { return front | (back << k_half); };
+    std::atomic<std::uint64_t> claims{pack(0, blocks - 1)};
     std::vector<std::optional<T>> totals(blocks);
-    parallel_for(
-        rt, std::size_t{0}, blocks - 1, // the last block's total is never needed
-        [&](std::size_t b) {
+    std::optional<T> chain = std::move(carry); // before_b of the front task's next block
+    std::size_t met = 0;                       // the first block the front task did not scan
+    const auto front = [&] {
+        for (;;) {
+            std::uint64_t word = claims.load(std::memory_order_relaxed);
+            std::uint64_t b = 0;
+            do {
+                b = word & ((std::uint64_t{1} << k_half) - 1);
+                const std::uint64_t back = word >> k_half;
+                if (!(b < back || b == blocks - 1)) {
+                    met = static_cast<std::size_t>(b);
+                    return;
+                }
+            } while (!claims.compare_exchange_weak(word, word + 1, std::memory_order_relaxed));
+            std::optional<T> total;
+            scan_block(static_cast<std::size_t>(b), chain, &total);
+            if (b + 1 == blocks) {
+                met = blocks;
+                return;
+            }
+            chain = chain ? op(std::move(*chain), std::move(*total)) : std::move(total);
+        }
+    };
+    const auto back = [&] {
+        for (;;) {
+            std::uint64_t word = claims.load(std::memory_order_relaxed);
+            std::uint64_t b = 0;
+            do {
+                const std::uint64_t next_front = word & ((std::uint64_t{1} << k_half) - 1);
+                const std::uint64_t lowest = word >> k_half;
+                if (lowest <= next_front) {
+                    return;
+                }
+                b = lowest - 1;
+            } while (!claims.compare_exchange_weak(word, word - (std::uint64_t{1} << k_half),
+                                                   std::memory_order_relaxed));
             InIt in = first + static_cast<std::ptrdiff_t>(b * k_scan_block);
             T acc = *in;
-            for (std::size_t i = 1; i < k_scan_block; ++i) {
+            for (std::size_t i = 1; i < k_scan_block; ++i) { // a back block is never the (short) last one
                 ++in;
                 acc = op(std::move(acc), *in);
             }
             totals[b].emplace(std::move(acc));
-        },
-        1);
+        }
+    };
+    const unsigned helpers = rt.thread_count() > 1 ? rt.thread_count() - 1 : 0;
+    if (helpers == 0) {
+        front();
+    } else {
+        parallel_invoke(rt, front, [&] { parallel_for(rt, 0U, helpers, [&](unsigned) { back(); }, 1); });
+    }
+    if (met == blocks) {
+        return out + static_cast<std::ptrdiff_t>(n);
+    }
     std::vector<std::optional<T>> before(blocks);
-    before[0] = std::move(carry);
-    for (std::size_t b = 1; b < blocks; ++b) {
+    before[met] = std::move(chain);
+    for (std::size_t b = met + 1; b < blocks; ++b) {
         before[b].emplace(before[b - 1] ? op(*before[b - 1], std::move(*totals[b - 1])) : std::move(*totals[b - 1]));
     }
-    parallel_for(rt, std::size_t{0}, blocks, [&](std::size_t b) { scan_block(b, std::move(before[b])); }, 1);
+    parallel_for(rt, met, blocks, [&](std::size_t b) { scan_block(b, std::move(before[b]), nullptr); }, 1);
     return out + static_cast<std::ptrdiff_t>(n);
 }
 
@@ -223,17 +308,150 @@ void merge_sort(runtime& rt, DataIt data, BufIt buf, std::size_t n, bool to_data
     }
 }
 
+// Integer keys under std::less or std::greater: an LSD radix sort, a byte a
+// pass (stable, like every pass of it). Keys map to unsigned words whose
+// order is the comparator's (the sign bit flipped for signed types, all bits
+// for std::greater). One parallel pass counts every byte's values per chunk;
+// bytes that are the same in every key are skipped; each other byte takes a
+// counting pass (but the first, whose counts are already there) and a
+// scatter pass, from the range to the buffer and back.
+template <class T, class Comp>
+inline constexpr bool radix_sortable_v =
+    std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+    (std::is_same_v<Comp, std::less<>> || std::is_same_v<Comp, std::less<T>> || std::is_same_v<Comp, std::greater<>> ||
+     std::is_same_v<Comp, std::greater<T>>);
+
+/// Below this many elements, parallel_sort of integers compares instead.
+inline constexpr std::size_t k_radix_min = std::size_t{1} << 16;
+
+template <class T, class Comp>
+void radix_sort(runtime& rt, T* data, std::size_t n) {
+    using U = std::make_unsigned_t<T>;
+    constexpr std::size_t digits = sizeof(T);
+    constexpr std::size_t radix = 256;
+    constexpr bool descending = std::is_same_v<Comp, std::greater<>> || std::is_same_v<Comp, std::greater<T>>;
+    const auto key = [](T v) {
+        auto k = static_cast<U>(v);
+        if constexpr (std::is_signed_v<T>) {
+            k = static_cast<U>(k ^ (U{1} << (8 * sizeof(T) - 1)));
+        }
+        if constexpr (descending) {
+            k = static_cast<U>(~k);
+        }
+        return k;
+    };
+    const auto digit = [&key](T v, std::size_t d) { return static_cast<std::size_t>((key(v) >> (8 * d)) & 0xffU); };
+
+    // Chunks of equal length, a few per worker so that a busy one is covered.
+    const std::size_t chunks = std::min<std::size_t>(std::size_t{4} * std::max(rt.thread_count(), 1U), n / 4096 + 1);
+    const std::size_t chunk = (n + chunks - 1) / chunks;
+    const auto chunk_lo = [&](std::size_t c) { return std::min(n, c * chunk); };
+    // counts[(c * digits + d) * radix + v]: keys of chunk c whose byte d is v.
+    std::vector<std::size_t> counts(chunks * digits * radix, 0);
+    parallel_for(
+        rt, std::size_t{0}, chunks,
+        [&](std::size_t c) {
+            std::size_t* mine = counts.data() + c * digits * radix;
+            for (std::size_t i = chunk_lo(c), e = chunk_lo(c + 1); i < e; ++i) {
+                const U k = key(data[i]);
+                for (std::size_t d = 0; d < digits; ++d) {
+                    ++mine[d * radix + ((k >> (8 * d)) & 0xffU)];
+                }
+            }
+        },
+        1);
+    std::vector<bool> skip(digits, false);
+    for (std::size_t d = 0; d < digits; ++d) {
+        for (std::size_t v = 0; v < radix; ++v) {
+            std::size_t all = 0;
+            for (std::size_t c = 0; c < chunks; ++c) {
+                all += counts[(c * digits + d) * radix + v];
+            }
+            if (all == n) {
+                skip[d] = true; // every key has this byte
+            }
+            if (all != 0) {
+                break; // either this value has them all, or no value will
+            }
+        }
+    }
+
+    // The buffer: a page block with transparent huge pages where the kernel
+    // gives them (a few hundred faults for 10^8 keys instead of 200000, and
+    // the scatter's 256 write streams stay inside the TLB). Written before
+    // it is read.
+    const std::size_t buffer_bytes = n * sizeof(T);
+    const auto release = [buffer_bytes](void* p) { deallocate(p, buffer_bytes); };
+    const std::unique_ptr<void, decltype(release)> buffer(
+        allocate(buffer_bytes, mem_policy{}, {.alignment = alignof(T), .huge_pages = true, .own_pages = true}),
+        release);
+    T* src = data;
+    T* dst = static_cast<T*>(buffer.get());
+    bool counted = true; // counts hold the source's per-chunk counts of the next byte
+    std::vector<std::size_t> offsets(chunks * radix);
+    for (std::size_t d = 0; d < digits; ++d) {
+        if (skip[d]) {
+            continue;
+        }
+        if (!counted) {
+            parallel_for(
+                rt, std::size_t{0}, chunks,
+                [&](std::size_t c) {
+                    std::size_t* mine = counts.data() + (c * digits + d) * radix;
+                    std::fill(mine, mine + radix, std::size_t{0});
+                    for (std::size_t i = chunk_lo(c), e = chunk_lo(c + 1); i < e; ++i) {
+                        ++mine[digit(src[i], d)];
+                    }
+                },
+                1);
+        }
+        // Where chunk c's keys with byte v go: after every key with a smaller
+        // byte, and after those of earlier chunks with the same byte.
+        std::size_t at = 0;
+        for (std::size_t v = 0; v < radix; ++v) {
+            for (std::size_t c = 0; c < chunks; ++c) {
+                offsets[c * radix + v] = at;
+                at += counts[(c * digits + d) * radix + v];
+            }
+        }
+        parallel_for(
+            rt, std::size_t{0}, chunks,
+            [&](std::size_t c) {
+                std::size_t* next = offsets.data() + c * radix;
+                const T* from = src;
+                for (std::size_t i = chunk_lo(c), e = chunk_lo(c + 1); i < e; ++i) {
+                    const T x = from[i];
+                    dst[next[digit(x, d)]++] = x;
+                }
+            },
+            1);
+        std::swap(src, dst);
+        counted = false;
+    }
+    if (src != data) {
+        parallel_for(
+            rt, std::size_t{0}, chunks,
+            [&](std::size_t c) { std::copy(src + chunk_lo(c), src + chunk_lo(c + 1), data + chunk_lo(c)); }, 1);
+    }
+}
+
 } // namespace detail
 
 /// Sorts [first, last) by `comp` in parallel, stably (see the file comment).
 template <std::random_access_iterator It, class Comp = std::less<>>
 void parallel_sort(runtime& rt, It first, It last, Comp comp = {}) {
     const auto n = static_cast<std::size_t>(last - first);
+    using T = std::iter_value_t<It>;
+    if constexpr (std::contiguous_iterator<It> && detail::radix_sortable_v<T, Comp>) {
+        if (n >= detail::k_radix_min) {
+            detail::radix_sort<T, Comp>(rt, std::to_address(first), n);
+            return;
+        }
+    }
     if (n <= k_sort_cutoff) {
         detail::sort_piece(first, last, comp);
         return;
     }
-    using T = std::iter_value_t<It>;
     std::vector<T> buf(std::make_move_iterator(first), std::make_move_iterator(last));
     // The elements now live in buf: sort them there and merge back into the range.
     detail::merge_sort(rt, buf.begin(), first, n, false, comp);

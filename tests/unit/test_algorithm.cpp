@@ -124,6 +124,67 @@ TEST(Scan, KeepsTheOrderOfANonCommutativeOperation) {
     EXPECT_EQ(got, want);
 }
 
+// The front task scans some blocks in one pass and the others are scanned
+// in two; where the two meet depends on timing and the thread count, and
+// must not change a bit of a floating-point scan. The expected values are
+// the blocked grouping computed serially.
+TEST(Scan, SameBitsOnAnyThreadCountAndTheBlockedGrouping) {
+    const auto x = awkward_doubles(7 * topos::k_scan_block + 321);
+    std::vector<double> want(x.size());
+    std::vector<double> want_ex(x.size());
+    double before = 0.0;
+    bool have_before = false;
+    double before_ex = 1.5;
+    for (std::size_t lo = 0; lo < x.size(); lo += topos::k_scan_block) {
+        const std::size_t hi = std::min(x.size(), lo + topos::k_scan_block);
+        double acc = before;
+        double acc_ex = before_ex;
+        double total = x[lo];
+        for (std::size_t i = lo; i < hi; ++i) {
+            acc = (i == lo && !have_before) ? x[i] : acc + x[i];
+            want[i] = acc;
+            want_ex[i] = acc_ex;
+            acc_ex = acc_ex + x[i];
+            if (i > lo) {
+                total += x[i];
+            }
+        }
+        before = have_before ? before + total : total;
+        have_before = true;
+        before_ex = before_ex + total;
+    }
+    for (unsigned t : {1U, 2U, 3U, 5U}) {
+        topos::runtime rt(threads(t));
+        for (int round = 0; round < 3; ++round) {
+            std::vector<double> got(x.size());
+            topos::parallel_inclusive_scan(rt, x.begin(), x.end(), got.begin(), std::plus<>{});
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                ASSERT_EQ(bits(got[i]), bits(want[i])) << "threads " << t << " i " << i;
+            }
+            topos::parallel_exclusive_scan(rt, x.begin(), x.end(), got.begin(), 1.5, std::plus<>{});
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                ASSERT_EQ(bits(got[i]), bits(want_ex[i])) << "exclusive, threads " << t << " i " << i;
+            }
+        }
+    }
+}
+
+TEST(Scan, AThrowingOperationPropagates) {
+    topos::runtime rt(threads(3));
+    std::vector<int> in(5 * topos::k_scan_block, 1);
+    std::vector<int> out(in.size());
+    for (std::size_t at : {std::size_t{10}, 3 * topos::k_scan_block + 7, in.size() - 1}) {
+        std::atomic<std::size_t> calls{0};
+        const auto op = [&](int a, int b) {
+            if (calls.fetch_add(1) == at) {
+                throw std::runtime_error("op");
+            }
+            return a + b;
+        };
+        EXPECT_THROW(topos::parallel_inclusive_scan(rt, in.begin(), in.end(), out.begin(), op), std::runtime_error);
+    }
+}
+
 enum class shape { random, sorted, reversed, few_keys };
 
 std::vector<std::pair<int, int>> keyed_input(shape s, std::size_t n) {
@@ -157,6 +218,56 @@ TEST(Sort, MatchesStableSortOnEveryShape) {
             topos::parallel_sort(rt, got.begin(), got.end(), by_key_desc);
             std::stable_sort(want.begin(), want.end(), by_key_desc);
             ASSERT_EQ(got, want) << "descending, shape " << static_cast<int>(s) << " n " << n;
+        }
+    }
+}
+
+// Integers under std::less / std::greater take the radix route from
+// detail::k_radix_min elements on: every width, signed and unsigned, keys
+// that share bytes (skipped passes), negative keys, and the descending order.
+template <class T>
+void check_integer_sorts(topos::runtime& rt, std::size_t n, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<std::vector<T>> inputs;
+    std::vector<T> v(n);
+    for (auto& x : v) {
+        x = static_cast<T>(rng()); // the whole range, negatives included
+    }
+    inputs.push_back(v);
+    for (auto& x : v) {
+        x = static_cast<T>(rng() % 3); // two zero bytes in every key but the lowest
+    }
+    inputs.push_back(v);
+    for (std::size_t i = 0; i < n; ++i) {
+        v[i] = static_cast<T>(static_cast<std::int64_t>(n / 2) - static_cast<std::int64_t>(i)); // reversed, crosses 0
+    }
+    inputs.push_back(v);
+    inputs.emplace_back(n, T{42}); // one key: every pass skipped
+    for (const auto& in : inputs) {
+        auto got = in;
+        auto want = in;
+        topos::parallel_sort(rt, got.begin(), got.end());
+        std::sort(want.begin(), want.end());
+        ASSERT_EQ(got, want) << "bytes " << sizeof(T) << " n " << n;
+        got = in;
+        topos::parallel_sort(rt, got.begin(), got.end(), std::greater<T>{});
+        std::sort(want.begin(), want.end(), std::greater<>{});
+        ASSERT_EQ(got, want) << "descending, bytes " << sizeof(T) << " n " << n;
+    }
+}
+
+TEST(Sort, IntegersOfEveryWidthMatchStdSort) {
+    for (unsigned t : {1U, 3U}) {
+        topos::runtime rt(threads(t));
+        for (std::size_t n : {topos::detail::k_radix_min - 1, topos::detail::k_radix_min, std::size_t{300'007}}) {
+            check_integer_sorts<std::int8_t>(rt, n, 1);
+            check_integer_sorts<std::uint8_t>(rt, n, 2);
+            check_integer_sorts<std::int16_t>(rt, n, 3);
+            check_integer_sorts<std::uint32_t>(rt, n, 4);
+            check_integer_sorts<int>(rt, n, 5);
+            check_integer_sorts<std::int64_t>(rt, n, 6);
+            check_integer_sorts<std::uint64_t>(rt, n, 7);
+            check_integer_sorts<char>(rt, n, 8);
         }
     }
 }
