@@ -97,6 +97,44 @@ namespace detail {
 // worker all of them do. Reads of in[i] come before writes of out[i] in
 // every phase, so out may be in (an in-place scan).
 // pre: first != last. `carry`, when set, comes before the first element.
+// One block's scan, the element loop free of optionals: out[i] gets the
+// running value from `start` (absent only for an inclusive scan's first
+// block). Returns the block's own total (the elements combined left to
+// right) when Total, else the running value at the end.
+// pre: count >= 1; an exclusive scan has a start.
+template <bool Inclusive, bool Total, class T, class InIt, class OutIt, class Op>
+std::optional<T> scan_run(InIt in, OutIt o, std::size_t count, std::optional<T> start, Op& op) {
+    [[maybe_unused]] T part = *in; // read before the first write: out may be in
+    T acc = Inclusive ? (start ? op(std::move(*start), *in) : T(*in)) : std::move(*start);
+    if constexpr (Inclusive) {
+        *o = acc;
+    } else {
+        T next = op(acc, *in);
+        *o = std::move(acc);
+        acc = std::move(next);
+    }
+    ++in;
+    ++o;
+    for (std::size_t i = 1; i < count; ++i, ++in, ++o) {
+        if constexpr (Total) {
+            part = op(std::move(part), *in);
+        }
+        if constexpr (Inclusive) {
+            acc = op(std::move(acc), *in);
+            *o = acc;
+        } else {
+            T next = op(acc, *in);
+            *o = std::move(acc);
+            acc = std::move(next);
+        }
+    }
+    if constexpr (Total) {
+        return part;
+    } else {
+        return acc;
+    }
+}
+
 template <class InIt, class OutIt, class T, class Op>
 OutIt scan_blocks(runtime& rt, InIt first, InIt last, OutIt out, std::optional<T> carry, Op op, bool inclusive) {
     const auto n = static_cast<std::size_t>(std::distance(first, last));
@@ -109,31 +147,19 @@ OutIt scan_blocks(runtime& rt, InIt first, InIt last, OutIt out, std::optional<T
         const std::size_t hi = block_end(b);
         InIt in = first + static_cast<std::ptrdiff_t>(lo);
         OutIt o = out + static_cast<std::ptrdiff_t>(lo);
-        if (total != nullptr && inclusive && !acc) {
-            // No carry: the outputs are the running total itself.
-            for (std::size_t i = lo; i < hi; ++i, ++in, ++o) {
-                acc = acc ? op(std::move(*acc), *in) : T(*in);
-                *o = *acc;
-            }
-            *total = std::move(acc);
-            return;
-        }
-        std::optional<T> part;
-        for (std::size_t i = lo; i < hi; ++i, ++in, ++o) {
-            if (total != nullptr) {
-                part = part ? op(std::move(*part), *in) : T(*in);
-            }
-            if (inclusive) {
-                acc = acc ? op(std::move(*acc), *in) : T(*in);
-                *o = *acc;
-            } else {
-                T next = op(*acc, *in); // exclusive scans always carry an initial value
-                *o = std::move(*acc);
-                acc = std::move(next);
-            }
+        std::optional<T> result;
+        if (inclusive && !acc) {
+            // No carry: the running value is the block's total.
+            result = scan_run<true, false, T>(in, o, hi - lo, std::nullopt, op);
+        } else if (inclusive) {
+            result = total != nullptr ? scan_run<true, true, T>(in, o, hi - lo, std::move(acc), op)
+                                      : scan_run<true, false, T>(in, o, hi - lo, std::move(acc), op);
+        } else {
+            result = total != nullptr ? scan_run<false, true, T>(in, o, hi - lo, std::move(acc), op)
+                                      : scan_run<false, false, T>(in, o, hi - lo, std::move(acc), op);
         }
         if (total != nullptr) {
-            *total = std::move(part);
+            *total = std::move(result);
         }
     };
     if (blocks == 1) {
