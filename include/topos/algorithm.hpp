@@ -23,6 +23,11 @@
 // std::greater, whose equal elements cannot be told apart, are sorted by
 // std::sort, which is faster.) It needs random-access iterators and a
 // move-constructible, move-assignable value type, and takes O(n) extra memory.
+// Integer keys (not bool) in contiguous memory under std::less or
+// std::greater, from detail::k_radix_min (2^16) elements on, are sorted by a
+// parallel LSD radix sort instead: a byte a pass, bytes shared by every key
+// skipped, through a buffer of n keys on transparent huge pages; equal
+// integers cannot be told apart, so the result is the same.
 // Exceptions: an exception thrown by the comparator (or by a move) propagates
 // out of parallel_sort after every task has stopped; the range then holds its
 // elements in an unspecified order, and some may be in a moved-from state
