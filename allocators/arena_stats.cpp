@@ -31,6 +31,8 @@ void alloc_fork_child() noexcept {
 
 void arena_trim() {
     if (thread_heap* h = t_heap) {
+        // The blocks the thread batched go home first, so their spans can empty.
+        flush_remote_batch(h);
         for (std::size_t n = 0; n < h->m_nodes.size(); ++n) {
             node_heap* nh = h->m_nodes[n];
             if (nh == nullptr) {

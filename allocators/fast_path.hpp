@@ -14,6 +14,14 @@
 
 namespace topos::detail {
 
+// Asks for the line of the block the next allocation of its class will hand
+// out, for writing. A block that another thread freed was last written by
+// that thread's core (its link), so taking it misses; the request made one
+// allocation ahead overlaps that miss with the caller's use of this block
+// (in a producer/consumer program, every allocation). No fault: a prefetch
+// of null or of any address is only a hint.
+inline void prefetch_block(const free_block* b) noexcept { __builtin_prefetch(b, 1, 3); }
+
 // A block from the span nh allocates class cls from; nullptr when it has none at hand.
 inline free_block* pop_current(node_heap* nh, std::size_t cls) noexcept {
     span* s = nh->m_current[cls];
@@ -40,8 +48,10 @@ inline void* small_alloc_local_inline(std::size_t bytes) {
         span* s = t_local.m_heap->m_direct[(bytes + 15) >> 4];
         free_block* blk = s->m_local_free; // null on g_no_span
         if (blk != nullptr) [[likely]] {
-            s->m_local_free = blk->m_next;
+            free_block* next = blk->m_next;
+            s->m_local_free = next;
             add_used(s, 1);
+            prefetch_block(next);
             return blk;
         }
     }

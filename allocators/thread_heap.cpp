@@ -87,6 +87,9 @@ span* arena_take(node_arena& a, std::size_t cls, thread_heap* h, bin& b) {
 
 // The next span of b with a free block; current goes to the full list.
 span* next_span(thread_heap* h, bin& b, std::size_t cls, int node) {
+    // A thread that allocates hands back what it batched at each span switch,
+    // so its batch waits no longer than its allocations run in one span.
+    flush_remote_batch(h);
     if (*b.m_current != nullptr) {
         set_full(*b.m_current, true);
         b.m_full.push_front(*b.m_current);
@@ -221,6 +224,9 @@ struct heap_guard {
         t_heap = nullptr;
         t_local = {};
         t_state = heap_state::dead;
+        // Before the spans are given back: blocks of spans this thread holds
+        // may sit in its batch, and a span with none out is released, not abandoned.
+        flush_remote_batch(h);
         abandon(h);
         retire_heap(h);
         delete h;
@@ -250,27 +256,65 @@ thread_heap* make_thread_heap() {
     r.m_retired_remote[static_cast<std::size_t>(node)].fetch_add(1, std::memory_order_relaxed);
 }
 
+// Pushes the chain first..last of n blocks of s onto s's remote list. The
+// caller must not touch s afterwards: once the blocks are on the list the
+// span may be collected, emptied and reused by another thread.
+void push_remote(span* s, free_block* first, free_block* last, std::uint32_t n) noexcept {
+    std::uintptr_t head = s->m_remote_free.load(std::memory_order_relaxed);
+    std::uintptr_t next = 0;
+    do {
+        last->m_next = remote_top(head);
+        next = ((head & ~k_remote_block_mask) + (std::uintptr_t{n} << k_remote_count_shift)) |
+               reinterpret_cast<std::uintptr_t>(first);
+        // release: publishes the chain's m_next links to the holder's acquire exchange in collect_remote
+    } while (!s->m_remote_free.compare_exchange_weak(head, next, std::memory_order_release,
+                                                     std::memory_order_relaxed));
+}
+
 void free_remote(thread_heap* h, span* s, int node, free_block* blk) noexcept {
     // Read before the push: once the block is on the list the span may be
     // collected, emptied and reused by another thread.
     const std::int64_t size = s->m_block_size;
-    std::uintptr_t head = s->m_remote_free.load(std::memory_order_relaxed);
-    std::uintptr_t next = 0;
-    do {
-        blk->m_next = remote_top(head);
-        next = ((head & ~k_remote_block_mask) + (std::uintptr_t{1} << k_remote_count_shift)) |
-               reinterpret_cast<std::uintptr_t>(blk);
-        // release: publishes blk->m_next to the holder's acquire exchange in collect_remote
-    } while (!s->m_remote_free.compare_exchange_weak(head, next, std::memory_order_release,
-                                                     std::memory_order_relaxed));
-    if (h != nullptr) {
-        h->count_remote_free(node, size);
-    } else {
+    if (h == nullptr) [[unlikely]] {
+        blk->m_next = nullptr;
+        push_remote(s, blk, blk, 1);
         count_retired_remote_free(node, size);
+        return;
     }
+    // Counted now, not at the push, so the counters never see the batch.
+    h->count_remote_free(node, size);
+    remote_batch& b = h->m_batch;
+    if (b.m_span == s) [[likely]] {
+        blk->m_next = b.m_first;
+        b.m_first = blk;
+        if (++b.m_count == k_remote_batch_max) [[unlikely]] {
+            flush_remote_batch(h);
+        }
+        return;
+    }
+    if (b.m_span != nullptr) {
+        flush_remote_batch(h);
+    }
+    blk->m_next = nullptr;
+    b.m_span = s;
+    b.m_first = b.m_last = blk;
+    b.m_count = 1;
 }
 
 } // namespace
+
+void flush_remote_batch(thread_heap* h) noexcept {
+    remote_batch& b = h->m_batch;
+    if (b.m_span == nullptr) {
+        return;
+    }
+    TOPOS_ASSERT(b.m_count > 0 && b.m_count <= k_remote_batch_max,
+                 "flush_remote_batch: a batch holds 1 to k_remote_batch_max blocks");
+    TOPOS_ASSERT_EXPENSIVE(list_length(b.m_first) == b.m_count,
+                           "flush_remote_batch: the batch's count matches its chain");
+    push_remote(b.m_span, b.m_first, b.m_last, b.m_count);
+    b = remote_batch{};
+}
 
 void* small_alloc_slow(std::size_t cls, int node) {
     TOPOS_ASSERT(cls < k_class_count, "small_alloc_slow: cls is a size class");

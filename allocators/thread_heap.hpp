@@ -76,6 +76,31 @@ inline void set_current(bin& b, span* s) noexcept {
     }
 }
 
+// Blocks this thread freed into one span it does not own, not yet pushed onto
+// the span's remote list: consecutive remote frees into the same span (a
+// consumer freeing what a producer allocated in a row) are linked here and
+// pushed as one chain with one CAS (flush_remote_batch), not one CAS each.
+// The blocks stay counted in the span's m_used until its holder collects
+// them, so the span cannot be released while they wait here. Their bytes are
+// counted as freed (thread_heap::m_in_use) when they enter, so the counters
+// never see the delay. Flushed when a free goes to another span, when it
+// holds k_remote_batch_max blocks, when the thread takes a new span
+// (next_span), trims (arena_trim) or exits (before its spans are abandoned).
+// So a thread holds back at most k_remote_batch_max - 1 blocks of one span,
+// for as long as it makes no remote free into another span, no span switch
+// and no trim (a thread that goes idle right after a remote free keeps them
+// until it runs again or exits).
+struct remote_batch {
+    span* m_span = nullptr; // nullptr: the batch is empty
+    free_block* m_first = nullptr; // the last block freed; its chain ends at m_last
+    free_block* m_last = nullptr;
+    std::uint32_t m_count = 0;
+};
+
+// Blocks a batch holds before it is pushed: enough to make the CAS a small
+// part of each free, few enough that the owner gets them back soon.
+inline constexpr std::uint32_t k_remote_batch_max = 64;
+
 // Owner-private except the counters, which the owner writes (relaxed load and
 // store, never contended) and get_memory_counters reads.
 struct alignas(detail::cache_line) thread_heap {
@@ -86,6 +111,8 @@ struct alignas(detail::cache_line) thread_heap {
 
     // The node of t_local's CPU (valid while t_local.m_cpu != k_no_cpu).
     int m_local_node = 0;
+
+    remote_batch m_batch; // this thread's remote frees not yet pushed (owner-private)
 
     std::vector<node_heap*> m_nodes; // lazily created, one per node touched
     // Bytes in use are counted by the spans (m_used); this counts, per node,
@@ -219,6 +246,10 @@ void* small_alloc_slow(std::size_t cls, int node);
 // A free by a thread that does not own the block's span (or of a bad pointer).
 // pre: region_of(p) == region::arena.
 [[gnu::noinline]] void free_not_owned(thread_heap* h, void* p);
+// Pushes the blocks of h's remote batch onto their span's remote list (one
+// CAS). pre: h is the calling thread's heap (or its thread is exiting).
+// post: h's batch is empty.
+void flush_remote_batch(thread_heap* h) noexcept;
 // Throws memory_error naming p and why the free is refused.
 [[noreturn, gnu::cold, gnu::noinline]] void bad_free(const void* p, const char* why);
 

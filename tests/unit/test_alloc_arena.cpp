@@ -287,6 +287,98 @@ TEST(AllocArena, ConsumerThreadCountsWhileAliveAndAfterExit) {
     EXPECT_EQ(after.nodes[0].remote_frees - before.nodes[0].remote_frees, 500u);
 }
 
+// Consumer threads free every block a producer made, first in runs that stay
+// in one span, then in a shuffled order that changes span at nearly every
+// free, so their remote frees go through their batches and the batches
+// change span, fill and flush. While the consumers live on with batches still
+// unpushed: the counters are already exact, the producer's trim releases all
+// but at most one span per consumer, and the producer allocates again from
+// its spans without ever getting a block that sits in a batch. Once the
+// consumers exit, every block is home: the producer reuses them all without
+// a block handed out twice, and a trim gives all the memory back.
+TEST(AllocArena, BatchedRemoteFreesComeHomeExactly) {
+    constexpr std::size_t k_consumers = 3;
+    constexpr std::size_t k_blocks = 12000; // 64-byte blocks, about a dozen spans
+    constexpr std::size_t k_span = std::size_t{64} << 10;
+    topos::memory_trim();
+    const auto base = topos::get_memory_counters();
+    std::thread([&] {
+        std::vector<void*> blocks;
+        for (std::size_t i = 0; i < k_blocks; ++i) {
+            blocks.push_back(topos::node_malloc(64, 0));
+            fill(blocks.back(), 64, i);
+        }
+        std::mutex m;
+        std::condition_variable cv;
+        std::size_t done = 0;
+        bool go_home = false;
+        std::atomic<int> corrupt{0};
+        std::vector<std::thread> consumers;
+        for (std::size_t c = 0; c < k_consumers; ++c) {
+            consumers.emplace_back([&, c] {
+                std::vector<std::size_t> mine;
+                for (std::size_t i = c; i < k_blocks; i += k_consumers) {
+                    mine.push_back(i);
+                }
+                std::mt19937 rng(static_cast<unsigned>(c));
+                std::shuffle(mine.begin() + static_cast<std::ptrdiff_t>(mine.size() / 2), mine.end(), rng);
+                for (std::size_t i : mine) {
+                    if (!intact(blocks[i], 64, i)) {
+                        corrupt.fetch_add(1, std::memory_order_relaxed);
+                    }
+                    topos::node_free(blocks[i]);
+                }
+                std::unique_lock lock(m);
+                ++done;
+                cv.notify_all();
+                cv.wait(lock, [&] { return go_home; }); // alive, its last batch not pushed
+            });
+        }
+        {
+            std::unique_lock lock(m);
+            cv.wait(lock, [&] { return done == k_consumers; });
+        }
+        EXPECT_EQ(corrupt.load(), 0);
+        const auto freed = topos::get_memory_counters();
+        EXPECT_EQ(freed.nodes[0].bytes_in_use, base.nodes[0].bytes_in_use) << "a batched free counts at once";
+        EXPECT_EQ(freed.nodes[0].remote_frees - base.nodes[0].remote_frees, k_blocks);
+        topos::memory_trim();
+        // Each live consumer may hold back blocks of one span (and its chunk's header span).
+        EXPECT_LE(topos::get_memory_counters().nodes[0].os_bytes, base.nodes[0].os_bytes + k_consumers * 2 * k_span);
+
+        // Every live block, by address: none may be handed out twice.
+        std::map<std::uintptr_t, std::size_t> live;
+        std::size_t id = k_blocks;
+        auto make = [&](std::size_t n) {
+            for (std::size_t i = 0; i < n; ++i, ++id) {
+                void* p = topos::node_malloc(64, 0);
+                ASSERT_TRUE(live.emplace(reinterpret_cast<std::uintptr_t>(p), id).second)
+                    << "block " << p << " handed out twice";
+                fill(p, 64, id);
+            }
+        };
+        make(k_blocks);
+        {
+            const std::lock_guard lock(m);
+            go_home = true;
+        }
+        cv.notify_all();
+        for (auto& t : consumers) {
+            t.join(); // each pushes its last batch as it exits
+        }
+        make(2 * k_blocks);
+        for (const auto& [p, n] : live) {
+            EXPECT_TRUE(intact(reinterpret_cast<void*>(p), 64, n)) << "block " << n << " was overwritten";
+            topos::node_free(reinterpret_cast<void*>(p));
+        }
+        const auto after = topos::get_memory_counters();
+        EXPECT_EQ(after.nodes[0].bytes_in_use, base.nodes[0].bytes_in_use) << "every block came home";
+        topos::memory_trim();
+    }).join();
+    topos::memory_trim();
+    EXPECT_LE(topos::get_memory_counters().nodes[0].os_bytes, base.nodes[0].os_bytes) << "every span was released";
+}
+
 TEST(AllocArena, FreedMemoryGoesBackToTheOs) {
     topos::memory_trim();
     const std::size_t k_total = std::size_t{96} << 20;
