@@ -371,7 +371,7 @@ void radix_sort(runtime& rt, T* data, std::size_t n) {
         }
         return k;
     };
-    const auto digit = [&key](T v, std::size_t d) { return static_cast<std::size_t>((key(v) >> (8 * d)) & 0xffU); };
+    const auto digit = [&key](T v, std::size_t d) { return (static_cast<std::size_t>(key(v)) >> (8 * d)) & std::size_t{0xff}; };
 
     // Chunks of equal length, a few per worker so that a busy one is covered.
     const std::size_t chunks = std::min<std::size_t>(std::size_t{4} * std::max(rt.thread_count(), 1U), n / 4096 + 1);

@@ -386,6 +386,7 @@ TEST(LibgompOnThisMachine, PlacesThreadsWhereLibgompDoes) {
 #else
     const auto topo = topos::topology::host();
     std::size_t compared = 0;
+    std::size_t gomp_refused = 0;
     for (const auto& kind : k_kinds) {
         std::vector<topos::place> places;
         try {
@@ -409,6 +410,14 @@ TEST(LibgompOnThisMachine, PlacesThreadsWhereLibgompDoes) {
                                                 {"OMP_DISPLAY_AFFINITY", "true"},
                                                 {"OMP_AFFINITY_FORMAT", "%n %A"}});
                 ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << what << ": " << err;
+                if (err.find("libgomp:") != std::string::npos) {
+                    // libgomp could not build these places here (for example "Error reading
+                    // core/socket topology" for ll_caches when the kernel exports no cache ids)
+                    // and fell back to its own default, so it has no answer to compare with.
+                    ++gomp_refused;
+                    std::printf("libgomp refused %s: %s", what.c_str(), err.substr(err.find("libgomp:")).c_str());
+                    continue;
+                }
                 std::map<int, std::vector<int>> gomp;
                 std::stringstream lines(err);
                 for (std::string line; std::getline(lines, line);) {
@@ -439,7 +448,8 @@ TEST(LibgompOnThisMachine, PlacesThreadsWhereLibgompDoes) {
             }
         }
     }
-    std::printf("libgomp: %zu settings compared on this machine (%zu PUs)\n", compared, topo.pus().size());
+    std::printf("libgomp: %zu settings compared on this machine (%zu PUs), %zu refused by libgomp\n", compared,
+                topo.pus().size(), gomp_refused);
     EXPECT_GT(compared, 0U);
 #endif
 }

@@ -549,6 +549,7 @@ TEST_F(ShmHeapKillTest, EightProcessSoakWithKills) {
     heap_segment hs(unique_name("heap-soak"), std::size_t{8} << 20);
     std::mt19937_64 rng(0x50a6);
     pid_t pids[board::k_workers]{};
+    std::uint64_t ops_at_start[board::k_workers]{};
     for (unsigned w = 0; w < board::k_workers; ++w) {
         hs.b->workers[w].target.store(ops);
         pids[w] = start_worker(hs, w, rng());
@@ -560,7 +561,10 @@ TEST_F(ShmHeapKillTest, EightProcessSoakWithKills) {
     unsigned alive = board::k_workers;
     while (alive > 0) {
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the soak did not finish";
-        std::this_thread::sleep_for(std::chrono::microseconds(200 + rng() % 2000));
+        // Each worker lives ~k_workers intervals on average, however many are
+        // left: with a fixed interval the last one would be killed every ~1 ms,
+        // and under TSan (a slow fork, slow first operations) it never finished.
+        std::this_thread::sleep_for(std::chrono::microseconds((200 + rng() % 2000) * board::k_workers / alive));
         // Reap the ones that finished.
         for (unsigned w = 0; w < board::k_workers; ++w) {
             int status = 0;
@@ -574,10 +578,17 @@ TEST_F(ShmHeapKillTest, EightProcessSoakWithKills) {
         if (alive == 0) {
             break;
         }
-        // Kill one still running, and start its successor.
+        // Kill one still running that has done an operation since it started
+        // (so that every life moves its ledger on), and start its successor.
         unsigned w = static_cast<unsigned>(rng() % board::k_workers);
-        while (pids[w] == 0) {
+        unsigned looked = 0;
+        while (looked < board::k_workers &&
+               (pids[w] == 0 || hs.b->workers[w].ops.load(std::memory_order_acquire) == ops_at_start[w])) {
             w = (w + 1) % board::k_workers;
+            ++looked;
+        }
+        if (looked == board::k_workers) {
+            continue; // none has moved yet
         }
         ::kill(pids[w], SIGKILL);
         const int status = reap(pids[w], 30s);
@@ -597,6 +608,7 @@ TEST_F(ShmHeapKillTest, EightProcessSoakWithKills) {
         if (HasFatalFailure()) {
             return;
         }
+        ops_at_start[w] = hs.b->workers[w].ops.load(std::memory_order_acquire);
         pids[w] = start_worker(hs, w, rng());
         ASSERT_GT(pids[w], 0);
     }
