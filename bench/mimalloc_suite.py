@@ -13,7 +13,7 @@ $TOPOS_MIMALLOC_BENCH) into a scratch directory and never copied into topos.
 Times are seconds of wall clock, except for the programs that run a fixed
 time and print a rate: larson (time per operation), xmalloc-test (its
 "rtime") and glibc-thread (time per iteration). Lower is better everywhere.
-Peak RSS is the child's ru_maxrss (KiB)."""
+Peak RSS is the child's ru_maxrss (KiB) from the same run, its median over the rounds."""
 import argparse
 import json
 import math
@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,37 +79,22 @@ def metric_of(out, metric, wall):
 
 
 def measure(exe, argv, metric, lib, cwd):
-    """The time of one run (see metric_of), or None when the program failed."""
+    """(time, peak RSS in KiB) of one run (time: see metric_of), or None when the
+    program failed. The child is reaped by wait4, so its RSS is its own."""
     env = dict(os.environ)
     if lib:
         env["LD_PRELOAD"] = lib
-    start = time.perf_counter()
-    proc = subprocess.Popen([exe] + argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    out, _ = proc.communicate(timeout=600)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        return None
-    return metric_of(out, metric, wall)
-
-
-def measure_rss(exe, argv, lib, cwd):
-    """Peak RSS (KiB) of one run, through wait4 so that only this child counts."""
-    env = dict(os.environ)
-    if lib:
-        env["LD_PRELOAD"] = lib
-    pid = os.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        try:
-            os.execve(exe, [exe] + argv, env)
-        finally:
-            os._exit(127)
-    _, status, usage = os.wait4(pid, 0)
-    return usage.ru_maxrss if os.waitstatus_to_exitcode(status) == 0 else None
+    with tempfile.TemporaryFile(mode="w+") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen([exe] + argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if proc.returncode != 0:
+            return None
+        out.seek(0)
+        t = metric_of(out.read(), metric, wall)
+    return None if t is None else (t, usage.ru_maxrss)
 
 
 def main():
@@ -153,14 +139,12 @@ def main():
         for row, prog, argv, metric in runs:
             exe = os.path.join(a.build, prog)
             for k in order:
-                t = measure(exe, argv, metric, libs[k], a.build)
-                m = measure_rss(exe, argv, libs[k], a.build) if rnd == 0 else None
-                if t is None:
+                got = measure(exe, argv, metric, libs[k], a.build)
+                if got is None:
                     print(f"{row} under {k}: FAILED", file=sys.stderr)
                     continue
-                times[row][k].append(t)
-                if m is not None:
-                    rss[row][k].append(m)
+                times[row][k].append(got[0])
+                rss[row][k].append(got[1])
             print(f"round {rnd + 1}/{a.rounds}: {row} done", file=sys.stderr, flush=True)
 
     def med(xs):
