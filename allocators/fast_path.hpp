@@ -67,20 +67,8 @@ inline void* small_alloc_try(std::size_t bytes) noexcept {
 // pre: 0 < bytes <= k_fast_max.
 inline void* small_alloc_local_inline(std::size_t bytes) {
     TOPOS_ASSERT(bytes - 1 < k_fast_max, "small_alloc_local: 0 < bytes <= k_fast_max");
-    const std::ptrdiff_t offset = t_local.m_cpu_offset;
-    // t_local.m_cpu is k_no_cpu until the thread has a heap, so the test
-    // also means "t_heap is set" (k_no_cpu is never a CPU rseq reports, nor
-    // what the other words m_cpu_offset points at hold).
-    if ((k_tp_word_is_pointer || t_local.m_cpu != k_no_cpu) && t_local.m_cpu == os::thread_word(offset)) [[likely]] {
-        span* s = t_local.m_heap->m_direct[(bytes + 15) >> 4];
-        free_block* blk = s->m_local_free; // null on g_no_span
-        if (blk != nullptr) [[likely]] {
-            free_block* next = blk->m_next;
-            s->m_local_free = next;
-            add_used(s, 1);
-            prefetch_block(next, blk);
-            return blk;
-        }
+    if (void* p = small_alloc_try(bytes)) [[likely]] {
+        return p;
     }
     return small_alloc_local_slow(bytes);
 }
