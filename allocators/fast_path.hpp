@@ -19,10 +19,10 @@ namespace topos::detail {
 // that thread's core (its link), so taking it misses; the request made one
 // allocation ahead overlaps that miss with the caller's use of this block
 // (in a producer/consumer program, every allocation). A prefetch never
-// faults, but one of null (the list's end) is not free: no translation of
-// page 0 is ever cached, so each costs a page walk, a long one under nested
-// paging (glibc-simple, whose lists end every 25 blocks: malloc 1.6x slower).
-// `here` (the block just taken, in cache) stands in for null, without a branch.
+// faults, but one of null (the list's end) asks for a translation of page 0,
+// which no TLB ever holds; `here` (the block just taken, in cache) stands in
+// for null, without a branch. (Quiet runs, 2 threads: xmalloc-test and
+// glibc-simple were within noise of a build without the prefetch.)
 inline void prefetch_block(const free_block* next, const free_block* here) noexcept {
     __builtin_prefetch(next != nullptr ? next : here, 1, 3);
 }
