@@ -13,7 +13,8 @@ $TOPOS_MIMALLOC_BENCH) into a scratch directory and never copied into topos.
 Times are seconds of wall clock, except for the programs that run a fixed
 time and print a rate: larson (time per operation), xmalloc-test (its
 "rtime") and glibc-thread (time per iteration). Lower is better everywhere.
-Peak RSS is the child's ru_maxrss (KiB) from the same run, its median over the rounds."""
+Peak RSS is the program's maximum resident set (KiB, by GNU time) in the same run,
+its median over the rounds."""
 import argparse
 import json
 import math
@@ -78,23 +79,31 @@ def metric_of(out, metric, wall):
     return wall if metric == "wall" else None
 
 
+# The peak RSS of a child started by this script would include this script's
+# own (~15 MiB): fork and vfork share or copy the parent's memory, and Linux
+# keeps the pre-exec high-water mark in ru_maxrss. GNU time, a small C
+# program, starts the program instead, so the floor is its size (~2 MiB).
+GNU_TIME = "/usr/bin/time"
+
+
 def measure(exe, argv, metric, lib, cwd):
     """(time, peak RSS in KiB) of one run (time: see metric_of), or None when the
-    program failed. The child is reaped by wait4, so its RSS is its own."""
+    program failed."""
     env = dict(os.environ)
     if lib:
         env["LD_PRELOAD"] = lib
-    with tempfile.TemporaryFile(mode="w+") as out:
+    with tempfile.NamedTemporaryFile(mode="w+") as out, tempfile.NamedTemporaryFile(mode="w+") as rss:
         start = time.perf_counter()
-        proc = subprocess.Popen([exe] + argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", rss.name, exe] + argv, env=env, cwd=cwd, stdout=out,
+                              stderr=subprocess.STDOUT, check=False)
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         if proc.returncode != 0:
             return None
         out.seek(0)
         t = metric_of(out.read(), metric, wall)
-    return None if t is None else (t, usage.ru_maxrss)
+        rss.seek(0)
+        peak = int(rss.read().split()[-1])
+    return None if t is None else (t, peak)
 
 
 def main():
@@ -114,6 +123,8 @@ def main():
         ap.error(f"--rounds {a.rounds}: expected at least 1")
     if not os.path.isfile(a.lib):
         ap.error(f"--lib {a.lib}: no such file (build it: cmake --build build/rel --target topos_malloc)")
+    if not os.access(GNU_TIME, os.X_OK):
+        ap.error(f"{GNU_TIME} (GNU time, for each program's own peak RSS) is missing: apt-get install time")
     if not os.path.isdir(a.suite):
         ap.error(f"--suite {a.suite}: no such directory")
     only = [x for x in a.only.split(",") if x]
