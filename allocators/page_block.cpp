@@ -98,6 +98,13 @@ struct medium_cache {
     std::array<std::uint32_t, k_medium_slots> m_counts{};
     std::size_t m_bytes = 0;     // mapped bytes held
     std::size_t m_committed = 0; // of which possibly resident
+    // The cached blocks whose pages may be resident, newest first: past
+    // k_cache_committed the oldest give their pages back, so that blocks of
+    // sizes no longer asked for do not hold the bound while every new free
+    // drops its pages and the next allocation of its size faults them in
+    // again (mstress: 10k madvise calls a run, each a TLB-shootdown IPI).
+    page_header* m_lru_newest = nullptr;
+    page_header* m_lru_oldest = nullptr;
     // Large blocks, newest first; their pages are kept.
     page_header* m_large = nullptr;
     std::uint32_t m_large_count = 0;
@@ -110,6 +117,22 @@ std::vector<medium_cache>& medium_caches() {
     return *caches;
 }
 
+
+// pre: the cache's lock held, h cached and resident, on no list of resident blocks.
+void lru_push(medium_cache& cache, page_header* h) noexcept {
+    h->m_lru_newer = nullptr;
+    h->m_lru_older = cache.m_lru_newest;
+    (cache.m_lru_newest != nullptr ? cache.m_lru_newest->m_lru_newer : cache.m_lru_oldest) = h;
+    cache.m_lru_newest = h;
+}
+
+// pre: the cache's lock held, h on the cache's list of resident blocks.
+void lru_remove(medium_cache& cache, page_header* h) noexcept {
+    (h->m_lru_newer != nullptr ? h->m_lru_newer->m_lru_older : cache.m_lru_newest) = h->m_lru_older;
+    (h->m_lru_older != nullptr ? h->m_lru_older->m_lru_newer : cache.m_lru_oldest) = h->m_lru_newer;
+    h->m_lru_newer = nullptr;
+    h->m_lru_older = nullptr;
+}
 
 // What the node caches take: `local` blocks as malloc asks for them.
 bool cache_eligible(const mem_policy& policy, const alloc_options& options, std::size_t page) noexcept {
@@ -133,6 +156,7 @@ void* medium_alloc(std::size_t bytes, std::size_t page) {
             cache.m_bytes -= class_bytes;
             if (h->m_committed) {
                 cache.m_committed -= class_bytes;
+                lru_remove(cache, h);
             }
         }
     }
@@ -183,13 +207,18 @@ void medium_free(page_header* h) noexcept {
     {
         const std::lock_guard lock(cache.m_lock);
         if (cache.m_counts[slot] < k_cache_per_class && cache.m_bytes + class_bytes <= k_cache_bytes) {
-            if (cache.m_committed + class_bytes > k_cache_committed) {
-                // Dropped under the lock: once listed, another thread may take the block.
-                os::decommit(user_of(h), class_bytes - h->m_user_offset);
-                h->m_committed = false;
-                pages_count().add(-1, 0, -static_cast<std::int64_t>(class_bytes));
-            } else {
-                cache.m_committed += class_bytes;
+            // The newest keeps its pages (the next allocation of its size takes
+            // it); the oldest resident ones drop theirs, under the lock: a
+            // listed block may be taken by another thread at any time.
+            cache.m_committed += class_bytes;
+            lru_push(cache, h);
+            while (cache.m_committed > k_cache_committed) {
+                page_header* old = cache.m_lru_oldest;
+                lru_remove(cache, old);
+                os::decommit(user_of(old), old->m_map_bytes - old->m_user_offset);
+                old->m_committed = false;
+                cache.m_committed -= old->m_map_bytes;
+                pages_count().add(-1, 0, -static_cast<std::int64_t>(old->m_map_bytes));
             }
             cache.m_bytes += class_bytes;
             ++cache.m_counts[slot];
@@ -340,6 +369,8 @@ void medium_trim() noexcept {
             }
             cache.m_bytes = 0;
             cache.m_committed = 0;
+            cache.m_lru_newest = nullptr;
+            cache.m_lru_oldest = nullptr;
             while (page_header* h = cache.m_large) {
                 cache.m_large = h->m_next_cached;
                 h->m_next_cached = all;

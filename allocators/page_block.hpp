@@ -27,6 +27,8 @@ struct page_header {
     bool m_zeroed = true;          // the user bytes are known zero (fresh or dropped pages), for calloc
     bool m_next_touch = false;     // some pages were armed for next-touch (next_touch.cpp); never cached then
     page_header* m_next_cached = nullptr; // medium or large cache list (the cache's lock)
+    page_header* m_lru_newer = nullptr;   // cached medium block with resident pages: the cache's
+    page_header* m_lru_older = nullptr;   // list of those, newest first (the cache's lock)
 };
 
 

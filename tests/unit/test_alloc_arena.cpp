@@ -649,6 +649,35 @@ TEST(AllocArena, FreedMediumBlocksGoBackToTheOs) {
     EXPECT_EQ(topos::get_memory_counters().unplaced_os_bytes, base.unplaced_os_bytes);
 }
 
+// Past the medium cache's resident bound, the oldest cached blocks give
+// their pages back, not the one just freed: the next allocation of its size
+// takes it with its pages (no fault, no os bytes added), and each free drops
+// at most the pages of blocks freed before it.
+TEST(AllocArena, MediumCacheKeepsTheNewestBlocksResident) {
+    topos::memory_trim();
+    const std::size_t k_size = 1000 << 10;
+    const std::size_t k_count = 12; // 12 MiB of one class, over the 8 MiB bound
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < k_count; ++i) {
+        blocks.push_back(topos::allocate(k_size));
+        std::memset(blocks.back(), 5, k_size);
+    }
+    const auto held = topos::get_memory_counters();
+    for (void* p : blocks) {
+        topos::deallocate(p, k_size);
+    }
+    const auto cached = topos::get_memory_counters();
+    EXPECT_LT(cached.unplaced_os_bytes, held.unplaced_os_bytes) << "some cached blocks gave their pages back";
+    void* again = topos::allocate(k_size);
+    EXPECT_EQ(again, blocks.back()) << "the newest freed block comes back first";
+    EXPECT_EQ(topos::get_memory_counters().unplaced_os_bytes, cached.unplaced_os_bytes)
+        << "it kept its pages: nothing had to be committed again";
+    topos::deallocate(again, k_size);
+    EXPECT_EQ(topos::get_memory_counters().unplaced_os_bytes, cached.unplaced_os_bytes)
+        << "freeing it again dropped nothing: it stays the newest";
+    topos::memory_trim();
+}
+
 // Threads trade medium blocks of random sizes: every block reaches its
 // reader intact, whichever cache it comes from.
 TEST(AllocArena, MediumBlocksAcrossThreads) {
