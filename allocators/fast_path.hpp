@@ -49,6 +49,9 @@ inline free_block* pop_current(node_heap* nh, std::size_t cls) noexcept {
 // pre: 0 < bytes <= k_fast_max.
 inline void* small_alloc_try(std::size_t bytes) noexcept {
     const std::ptrdiff_t offset = t_local.m_cpu_offset;
+    // t_local.m_cpu is k_no_cpu until the thread has a heap, so the test
+    // also means "t_heap is set" (k_no_cpu is never a CPU rseq reports, nor
+    // what the other words m_cpu_offset points at hold).
     if ((k_tp_word_is_pointer || t_local.m_cpu != k_no_cpu) && t_local.m_cpu == os::thread_word(offset)) [[likely]] {
         span* s = t_local.m_heap->m_direct[(bytes + 15) >> 4];
         free_block* blk = s->m_local_free; // null on g_no_span

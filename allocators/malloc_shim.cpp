@@ -108,9 +108,8 @@ void* alloc(std::size_t bytes, std::size_t alignment) noexcept {
 }
 
 // The drop-in entry points try these first: the fast paths with no call,
-// no frame and no exception region, so that malloc and free stay leaf
-// functions that fall back to alloc and release with a tail call (the
-// frame of alloc alone cost glibc-simple 10% against mimalloc).
+// no frame and no exception region, so that malloc, free, new and delete
+// stay leaf functions that fall back to the full paths with a tail call.
 // post: a block of at least `bytes`, or nullptr (then alloc decides).
 inline void* alloc_try(std::size_t bytes) noexcept {
     // relaxed: see alloc
@@ -122,12 +121,21 @@ inline void* alloc_try(std::size_t bytes) noexcept {
 }
 
 // post: true when p was a block of this thread's own span and is free now;
-// false when release must decide (nothing was done then).
+// false when release_slow must decide (nothing was done then).
 inline bool release_try(void* p) noexcept {
     return topos::detail::t_local.m_in_range && topos::detail::in_range(p) && topos::detail::small_free_try(p);
 }
 
-void release(void* p) noexcept {
+[[gnu::noinline]] void release_slow(void* p) noexcept;
+
+// Every free and delete: the leaf fast path, else the full one.
+inline void release(void* p) noexcept {
+    if (!release_try(p)) {
+        release_slow(p);
+    }
+}
+
+void release_slow(void* p) noexcept {
     if (p == nullptr) {
         return;
     }
@@ -249,11 +257,7 @@ TOPOS_EXPORT void* malloc(std::size_t bytes) noexcept {
     return alloc(bytes, k_min_align);
 }
 
-TOPOS_EXPORT void free(void* p) noexcept {
-    if (!release_try(p)) {
-        release(p);
-    }
-}
+TOPOS_EXPORT void free(void* p) noexcept { release(p); }
 
 TOPOS_EXPORT void* calloc(std::size_t n, std::size_t size) noexcept {
     std::size_t bytes = 0;
@@ -388,26 +392,10 @@ TOPOS_EXPORT void* operator new[](std::size_t bytes, std::align_val_t a, const s
     return alloc(bytes, std::max(static_cast<std::size_t>(a), k_min_align));
 }
 
-TOPOS_EXPORT void operator delete(void* p) noexcept {
-    if (!release_try(p)) {
-        release(p);
-    }
-}
-TOPOS_EXPORT void operator delete[](void* p) noexcept {
-    if (!release_try(p)) {
-        release(p);
-    }
-}
-TOPOS_EXPORT void operator delete(void* p, std::size_t) noexcept {
-    if (!release_try(p)) {
-        release(p);
-    }
-}
-TOPOS_EXPORT void operator delete[](void* p, std::size_t) noexcept {
-    if (!release_try(p)) {
-        release(p);
-    }
-}
+TOPOS_EXPORT void operator delete(void* p) noexcept { release(p); }
+TOPOS_EXPORT void operator delete[](void* p) noexcept { release(p); }
+TOPOS_EXPORT void operator delete(void* p, std::size_t) noexcept { release(p); }
+TOPOS_EXPORT void operator delete[](void* p, std::size_t) noexcept { release(p); }
 TOPOS_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
 TOPOS_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
 TOPOS_EXPORT void operator delete(void* p, std::align_val_t) noexcept { release(p); }
