@@ -451,8 +451,9 @@ void* page_alloc(std::size_t bytes, const mem_policy& policy, const alloc_option
     // padding before them costs address space, not memory.
     const std::size_t offset = std::max(options.huge_pages ? k_huge_page : page, options.alignment);
     const std::size_t base_align = std::max(detail::k_chunk_size, options.alignment);
-    std::size_t map_bytes = round_up(offset + bytes, page);
-    if (options.huge_pages || cacheable) { // a cacheable block here is large: see large_map_bytes
+    // A cacheable block here is large (its offset is one page): sized as the cache resizes it.
+    std::size_t map_bytes = cacheable ? large_map_bytes(bytes, page) : round_up(offset + bytes, page);
+    if (options.huge_pages) {
         map_bytes = round_up(map_bytes, k_huge_page);
     }
     void* base = os::map_aligned(map_bytes, base_align);
