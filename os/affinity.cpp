@@ -6,6 +6,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -141,5 +143,22 @@ int affinity_snapshot::restore() const noexcept {
     }
     return ::sched_setaffinity(0, m_bytes, m_set.get()) == 0 ? 0 : errno;
 }
+
+int affinity_snapshot::restore(pid_t tid) const noexcept {
+    if (!m_set) {
+        return EINVAL;
+    }
+    return ::sched_setaffinity(tid, m_bytes, m_set.get()) == 0 ? 0 : errno;
+}
+
+bool affinity_snapshot::copy_from(const affinity_snapshot& other) noexcept {
+    if (!m_set || !other.m_set || m_bytes != other.m_bytes) {
+        return false; // both were sized for the kernel's mask, so the sizes only differ if one is empty
+    }
+    std::memcpy(m_set.get(), other.m_set.get(), m_bytes);
+    return true;
+}
+
+pid_t current_tid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
 } // namespace topos::os

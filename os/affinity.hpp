@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sched.h>
+#include <sys/types.h>
 
 #include <cstddef>
 #include <memory>
@@ -65,6 +66,12 @@ public:
     /// pre: save() returned true. post: 0 when the calling thread runs on
     /// the saved mask again, else the errno the kernel gave.
     [[nodiscard]] int restore() const noexcept;
+    /// pre: save() (or copy_from()) returned true. post: 0 when thread `tid`
+    /// of this process runs on the saved mask, else the errno the kernel gave
+    /// (ESRCH: no such thread any more).
+    [[nodiscard]] int restore(pid_t tid) const noexcept;
+    /// post: true when this snapshot now holds the mask `other` holds.
+    [[nodiscard]] bool copy_from(const affinity_snapshot& other) noexcept;
 
 private:
     struct deleter {
@@ -73,5 +80,8 @@ private:
     std::unique_ptr<cpu_set_t, deleter> m_set;
     std::size_t m_bytes = 0;
 };
+
+/// The calling thread's kernel id (gettid).
+[[nodiscard]] pid_t current_tid() noexcept;
 
 } // namespace topos::os

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <exception>
 #include <iterator>
+#include <mutex>
 #include <new>
 
 #include <unistd.h>
@@ -26,6 +27,20 @@ namespace topos {
 namespace detail {
 
 namespace {
+
+// The caller's pin. A thread that takes slot 0 of a binding runtime stays on
+// slot 0's place after it returns, as OpenMP's initial thread stays on its
+// place: pinning and putting back per call costs three system calls (about
+// 5 us a call under this VM's hypervisor, more than a small loop). The
+// thread's own mask goes back when the runtime ends, or when another thread
+// takes slot 0 (by thread id). A thread carries at most one such pin: in a
+// second binding runtime it is pinned per call and put back on leaving.
+// Each pin has a process-wide ticket, so a thread knows in one load whether
+// the pin it carries is this runtime's current one.
+std::mutex g_pin_lock;                   // guards the three below and every runtime's m_pin_* fields
+runtime_core* g_pinned = nullptr;        // runtimes whose pin some thread carries (m_pin_next links them)
+std::uint64_t g_pin_tickets = 0;
+thread_local std::uint64_t tls_pin_ticket = 0; // the pin this thread carries; 0: none
 
 // Frees a worker state the way create_worker() (or the guest slots) allocated it.
 void free_worker_memory(void* memory, bool numa_allocated) noexcept {
@@ -93,6 +108,7 @@ runtime_core::runtime_core(runtime& owner, const runtime_options& options)
     if (m_first_thread == 1 && m_pin_caller) {
         m_slot0_mask = os::prepared_affinity(m_plan.workers[0].pus);
     }
+    inherit_creator_mask();
     try {
         if (m_first_thread == 1) {
             try {
@@ -116,6 +132,20 @@ runtime_core::runtime_core(runtime& owner, const runtime_options& options)
         throw;
     }
     start_threads();
+}
+
+void runtime_core::inherit_creator_mask() noexcept {
+    // A thread started here inherits its creator's mask: when the creator
+    // carries another runtime's pin, that is slot 0's place there, not a
+    // mask the program chose. The workers start from the creator's own.
+    const std::lock_guard lock(g_pin_lock);
+    if (tls_pin_ticket == 0) {
+        return;
+    }
+    const runtime_core* owner = pin_owner_locked(tls_pin_ticket);
+    if (owner != nullptr && owner->m_pin_put_back) {
+        m_worker_start_reset = m_worker_start_mask.copy_from(owner->m_pin_original);
+    }
 }
 
 void runtime_core::build_domains() {
@@ -235,6 +265,8 @@ runtime_core::~runtime_core() {
     }
     m_hub->finish(collect_stats());
     destroy_workers();
+    const std::lock_guard lock(g_pin_lock);
+    put_back_pin_locked();
 }
 
 void runtime_core::stop_and_join() noexcept {
@@ -290,7 +322,10 @@ void runtime_core::create_worker(unsigned index, bool own_thread) {
                                                                           }) -
                                                              m_domains.begin())];
     const bool here = m_topology.is_this_system();
-    bool bound = !own_thread && m_pin_caller; // slot 0's caller is pinned each time it enters
+    if (own_thread && m_worker_start_reset) {
+        (void)m_worker_start_mask.restore(); // the creator's own mask, which it was allowed
+    }
+    bool bound = !own_thread && m_pin_caller; // slot 0's caller is pinned when it enters
     if (own_thread && here && m_plan.bind != proc_bind::disabled) {
         std::string why;
         bound = os::pin_current_thread(placement.pus, why);
@@ -457,22 +492,76 @@ void check_node(const runtime_core& rt, const char* what, int node) {
 
 // ---- slot 0 for the caller, and guest slots ---------------------------------------
 
+runtime_core* runtime_core::pin_owner_locked(std::uint64_t ticket) noexcept {
+    for (runtime_core* r = g_pinned; r != nullptr; r = r->m_pin_next) {
+        if (r->m_pin_ticket == ticket) {
+            return r;
+        }
+    }
+    return nullptr;
+}
+
+void runtime_core::put_back_pin_locked() noexcept {
+    if (m_pin_ticket == 0) {
+        return;
+    }
+    const bool ours = tls_pin_ticket == m_pin_ticket;
+    if (m_pin_put_back) {
+        // Its own mask was accepted before, so it is again; a thread that has
+        // exited since (ESRCH) needs nothing.
+        (void)(ours ? m_pin_original.restore() : m_pin_original.restore(m_pin_tid));
+    }
+    if (ours) {
+        tls_pin_ticket = 0;
+    }
+    for (runtime_core** link = &g_pinned; *link != nullptr; link = &(*link)->m_pin_next) {
+        if (*link == this) {
+            *link = m_pin_next;
+            break;
+        }
+    }
+    m_pin_next = nullptr;
+    m_pin_ticket = 0;
+}
+
 void runtime_core::pin_caller() noexcept {
     m_caller_restore = false;
-    if (!m_pin_caller) {
-        return;
+    if (!m_pin_caller || (m_pin_ticket != 0 && tls_pin_ticket == m_pin_ticket)) {
+        return; // unbound, or still on slot 0's place since an earlier call
     }
     const char* why = nullptr;
     int rc = 0;
-    if (!m_caller_saved.save()) {
-        why = "its own mask could not be read";
-    } else if (m_caller_saved.equals(m_slot0_mask)) {
-        return; // pinned there already: nothing to change, nothing to put back
-    } else if (rc = m_slot0_mask.apply(); rc == 0) {
-        m_caller_restore = true;
-        return;
-    } else {
-        why = std::strerror(rc);
+    {
+        const std::lock_guard lock(g_pin_lock);
+        put_back_pin_locked(); // another thread carried our pin: it gets its own mask back
+        const bool carries_other = tls_pin_ticket != 0 && pin_owner_locked(tls_pin_ticket) != nullptr;
+        if (!carries_other) {
+            tls_pin_ticket = 0; // a pin whose runtime ended on another thread
+        }
+        os::affinity_snapshot& saved = carries_other ? m_caller_saved : m_pin_original;
+        const auto keep = [&](bool put_back) {
+            if (carries_other) {
+                m_caller_restore = put_back; // per call: put back in leave_slot0()
+                return;
+            }
+            m_pin_ticket = ++g_pin_tickets;
+            m_pin_tid = os::current_tid();
+            m_pin_put_back = put_back;
+            m_pin_next = g_pinned;
+            g_pinned = this;
+            tls_pin_ticket = m_pin_ticket;
+        };
+        if (!saved.save()) {
+            why = "its own mask could not be read";
+        } else if (saved.equals(m_slot0_mask)) {
+            keep(false); // pinned there already: nothing to change, nothing to put back
+            return;
+        } else if (rc = m_slot0_mask.apply(); rc == 0) {
+            keep(true);
+            return;
+        } else {
+            why = std::strerror(rc);
+        }
     }
     if (!m_pin_failure_reported.exchange(true, std::memory_order_relaxed)) {
         try {

@@ -143,6 +143,9 @@ private:
     void pin_caller() noexcept;
     /// Runs what is still queued when no worker thread exists to drain it.
     void drain_without_threads() noexcept;
+    /// Sets m_worker_start_mask when the creating thread carries another
+    /// runtime's pin.
+    void inherit_creator_mask() noexcept;
     void build_domains();
     void note_degraded_start();
     void decide_guests();
@@ -167,8 +170,23 @@ private:
     // release order them between holders.
     bool m_pin_caller = false;              ///< the plan binds and describes this machine
     os::prepared_affinity m_slot0_mask;     ///< slot 0's PUs, ready to apply
-    os::affinity_snapshot m_caller_saved;   ///< the holder's own mask, to put back
-    bool m_caller_restore = false;          ///< the holder's mask was changed and must be put back
+    os::affinity_snapshot m_caller_saved;   ///< the holder's own mask, to put back when it leaves
+    bool m_caller_restore = false;          ///< the holder's mask was changed for this call only
+    // The pin kept between calls (see "the caller's pin" in runtime.cpp):
+    // written under the process-wide pin lock, read without it only by the
+    // slot 0 holder.
+    std::uint64_t m_pin_ticket = 0;         ///< 0: no thread carries this runtime's pin
+    pid_t m_pin_tid = 0;                    ///< the thread that carries it
+    bool m_pin_put_back = false;            ///< its mask was changed: m_pin_original goes back
+    os::affinity_snapshot m_pin_original;   ///< that thread's own mask from before
+    runtime_core* m_pin_next = nullptr;     ///< the process's list of runtimes whose pin is carried
+    os::affinity_snapshot m_worker_start_mask; ///< the creator's own mask, for workers that would inherit a pin
+    bool m_worker_start_reset = false;      ///< workers apply m_worker_start_mask first
+    /// pre: the pin lock is held. Puts the mask of the thread that carries
+    /// this runtime's pin back, and forgets the pin.
+    void put_back_pin_locked() noexcept;
+    /// pre: the pin lock is held. The runtime whose pin has `ticket`, or null.
+    static runtime_core* pin_owner_locked(std::uint64_t ticket) noexcept;
     worker_core* m_caller_outer = nullptr;  ///< the holder's identity before (a worker of another runtime)
     std::atomic<bool> m_pin_failure_reported{false};
     spin_lock m_outside_lock;               ///< guards the list below

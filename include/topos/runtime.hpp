@@ -33,9 +33,14 @@
 // topos/share.hpp): a runtime of N workers starts N-1 threads, and a thread
 // outside the runtime that calls into it (parallel_for, parallel_reduce,
 // parallel_invoke, task_group::wait) takes worker slot 0 for the call: it is
-// pinned to slot 0's place (when the plan binds; its own mask is put back
-// when it leaves), finds work in slot 0's steal order and sleeps like a
-// worker. Before it leaves it runs whatever is left on slot 0's deque, so no
+// pinned to slot 0's place (when the plan binds), finds work in slot 0's
+// steal order and sleeps like a worker. Like OpenMP's initial thread it
+// stays on that place between calls, which spares three system calls a
+// call; its own mask is put back when the runtime ends, or when another
+// thread takes slot 0. Meanwhile threads it starts inherit the place (a
+// runtime it starts gives its own threads the caller's mask back). A thread
+// that already carries another runtime's pin is pinned for the call only.
+// A program that changes a pinned caller's mask itself is not re-pinned. Before it leaves it runs whatever is left on slot 0's deque, so no
 // task waits for a slot without a thread. One thread holds slot 0 at a time.
 // With N = 1 no thread is started: tasks queued from outside run when some
 // thread waits (or when the runtime is destroyed), as in OpenMP and oneTBB.

@@ -1,7 +1,7 @@
 // The calling thread is worker 0 (caller_role::worker, the default): a
 // runtime of N workers starts N-1 threads, a loop from main runs on exactly N
-// threads with main as worker 0, pinned to slot 0's place while inside and
-// put back after; guests (caller_role::guest, or slot 0 taken) still work;
+// threads with main as worker 0, pinned to slot 0's place from its first call
+// until the runtime ends (or another thread takes slot 0); guests (caller_role::guest, or slot 0 taken) still work;
 // nested and concurrent outside callers, one worker (no thread at all),
 // exceptions, TOPOS_CALLER.
 #include "test_sched_support.hpp"
@@ -171,59 +171,143 @@ TEST(Caller, LoopFromMainUsesExactlyNThreadsIncludingTheCaller) {
     });
 }
 
-TEST(Caller, CallerIsPinnedToSlotZerosPlaceWhileInsideAndRestoredAfter) {
+// The mask main sees from inside a loop of `rt` (on main itself).
+std::vector<int> mask_inside_loop(topos::runtime& rt) {
+    std::vector<int> inside;
+    const auto main_id = std::this_thread::get_id();
+    topos::parallel_for(rt, 0, 64, [&](int) {
+        if (std::this_thread::get_id() == main_id && inside.empty()) {
+            inside = thread_affinity();
+        }
+    });
+    return inside;
+}
+
+topos::runtime_options bound_threads(unsigned n) {
+    return {.places = "threads", .bind = topos::proc_bind::close, .threads = n, .topology = {}};
+}
+
+TEST(Caller, CallerStaysOnSlotZerosPlaceBetweenCallsAndGetsItsMaskBackAtTheEnd) {
     const auto topo = topos::topology::host();
     if (topo.pus().size() < 2) {
         GTEST_SKIP() << "needs two allowed CPUs to tell slot 0's place from the rest";
     }
-    topos::runtime rt({.places = "threads", .bind = topos::proc_bind::close, .threads = 2, .topology = {}});
-    const std::vector<int> slot0 = rt.plan().workers[0].pus;
     const std::vector<int> before = thread_affinity();
-    ASSERT_NE(before, slot0) << "main starts unpinned";
-    std::vector<int> inside_loop;
-    std::vector<int> inside_wait;
-    const auto main_id = std::this_thread::get_id();
-    topos::parallel_for(rt, 0, 64, [&](int) {
-        if (std::this_thread::get_id() == main_id && inside_loop.empty()) {
-            inside_loop = thread_affinity();
-        }
-    });
-    EXPECT_EQ(inside_loop, slot0);
-    EXPECT_EQ(thread_affinity(), before) << "the caller's own mask is back after the loop";
+    {
+        topos::runtime rt(bound_threads(2));
+        const std::vector<int> slot0 = rt.plan().workers[0].pus;
+        ASSERT_NE(before, slot0) << "main starts unpinned";
+        EXPECT_EQ(mask_inside_loop(rt), slot0);
+        EXPECT_EQ(thread_affinity(), slot0) << "main stays on slot 0's place after the loop, as in OpenMP";
 
-    topos::task_group g(rt);
-    std::atomic<bool> release{false};
-    g.run([&] { // keeps the group pending until main has looked at itself
-        while (!release.load()) {
-            std::this_thread::yield();
+        const auto main_id = std::this_thread::get_id();
+        std::vector<int> inside_wait;
+        topos::task_group g(rt);
+        std::atomic<bool> release{false};
+        g.run([&] { // keeps the group pending until main has looked at itself
+            while (!release.load()) {
+                std::this_thread::yield();
+            }
+        });
+        g.run([&] {
+            if (std::this_thread::get_id() == main_id) {
+                inside_wait = thread_affinity();
+            }
+            release = true;
+        });
+        g.wait();
+        EXPECT_EQ(thread_affinity(), slot0) << "and after a wait";
+        if (!inside_wait.empty()) { // main ran the second task itself
+            EXPECT_EQ(inside_wait, slot0);
         }
-    });
-    g.run([&] {
-        if (std::this_thread::get_id() == main_id) {
-            inside_wait = thread_affinity();
+
+        // Another thread takes slot 0: main gets its own mask back, the
+        // other thread is pinned in its turn.
+        std::vector<int> other_inside;
+        std::thread other([&] {
+            std::vector<int> seen;
+            const auto me = std::this_thread::get_id();
+            topos::parallel_for(rt, 0, 64, [&](int) {
+                if (std::this_thread::get_id() == me && seen.empty()) {
+                    seen = thread_affinity();
+                }
+            });
+            other_inside = seen;
+        });
+        other.join();
+        EXPECT_EQ(other_inside, slot0);
+        EXPECT_EQ(thread_affinity(), before) << "main's mask is back once another thread holds the pin";
+
+        EXPECT_EQ(mask_inside_loop(rt), slot0);
+        EXPECT_EQ(thread_affinity(), slot0);
+        for (const auto& line : rt.degraded()) {
+            EXPECT_EQ(line.find("calling thread"), std::string::npos) << line;
         }
-        release = true;
-    });
-    g.wait();
-    EXPECT_EQ(thread_affinity(), before) << "and after a wait";
-    if (!inside_wait.empty()) { // main ran the second task itself
-        EXPECT_EQ(inside_wait, slot0);
     }
+    EXPECT_EQ(thread_affinity(), before) << "the runtime's end puts main's own mask back";
 
-    // A caller pinned elsewhere gets that pinning back.
-    const std::vector<int> elsewhere{rt.plan().workers[1].pus};
-    ASSERT_TRUE(set_thread_affinity(elsewhere));
-    topos::parallel_for(rt, 0, 64, [&](int) {
-        if (std::this_thread::get_id() == main_id) {
-            inside_loop = thread_affinity();
-        }
-    });
-    EXPECT_EQ(inside_loop, slot0);
+    // A caller pinned elsewhere by the program gets that pinning back.
+    std::vector<int> elsewhere;
+    {
+        topos::runtime rt(bound_threads(2));
+        elsewhere = rt.plan().workers[1].pus;
+        ASSERT_TRUE(set_thread_affinity(elsewhere));
+        EXPECT_EQ(mask_inside_loop(rt), rt.plan().workers[0].pus);
+    }
     EXPECT_EQ(thread_affinity(), elsewhere);
     EXPECT_TRUE(set_thread_affinity(before));
-    for (const auto& line : rt.degraded()) {
-        EXPECT_EQ(line.find("calling thread"), std::string::npos) << line;
+}
+
+TEST(Caller, ASecondBindingRuntimePinsPerCallAndItsUnboundWorkersGetTheCallersOwnMask) {
+    const auto topo = topos::topology::host();
+    if (topo.pus().size() < 2) {
+        GTEST_SKIP() << "needs two allowed CPUs to tell slot 0's place from the rest";
     }
+    const std::vector<int> before = thread_affinity();
+    {
+        topos::runtime rt(bound_threads(2));
+        const std::vector<int> slot0 = rt.plan().workers[0].pus;
+        EXPECT_EQ(mask_inside_loop(rt), slot0);
+        ASSERT_EQ(thread_affinity(), slot0);
+
+        // Slot 0 of another binding runtime on the other PU: pinned there
+        // for the call, and back on rt's place after it.
+        topos::runtime_options reversed = bound_threads(2);
+        reversed.places = "{" + std::to_string(rt.plan().workers[1].pus.front()) + "},{" +
+                          std::to_string(slot0.front()) + "}";
+        topos::runtime second(reversed);
+        const std::vector<int> second_slot0 = second.plan().workers[0].pus;
+        ASSERT_NE(second_slot0, slot0);
+        EXPECT_EQ(mask_inside_loop(second), second_slot0);
+        EXPECT_EQ(thread_affinity(), slot0) << "per call in the second runtime: rt's pin is back";
+
+        // An unbound runtime started by main: its threads run on main's own
+        // mask, not on the place main carries for rt.
+        topos::runtime unbound({.places = {}, .bind = topos::proc_bind::disabled, .threads = 3, .topology = {}});
+        std::mutex lock;
+        std::vector<std::vector<int>> worker_masks;
+        const auto main_id = std::this_thread::get_id();
+        topos::task_group g(unbound);
+        std::atomic<int> arrived{0};
+        for (int i = 0; i < 2; ++i) {
+            g.run([&] {
+                ++arrived;
+                while (arrived.load() < 2) { // two tasks at once: two threads
+                    std::this_thread::yield();
+                }
+                if (std::this_thread::get_id() != main_id) {
+                    const std::lock_guard guard(lock);
+                    worker_masks.push_back(thread_affinity());
+                }
+            });
+        }
+        g.wait();
+        ASSERT_FALSE(worker_masks.empty());
+        for (const auto& m : worker_masks) {
+            EXPECT_EQ(m, before);
+        }
+    }
+    EXPECT_EQ(thread_affinity(), before);
 }
 
 TEST(Caller, UnboundRuntimeLeavesTheCallersMaskAlone) {
@@ -331,7 +415,8 @@ TEST(Caller, NestedCallsFromTheCallerAndIntoAnotherRuntime) {
 TEST(Caller, ExceptionsReachTheCallerAndLeaveSlotZeroFree) {
     with_timeout(60s, "Caller.ExceptionsReachTheCallerAndLeaveSlotZeroFree", [] {
         topos::runtime rt(options(2));
-        const auto before = thread_affinity();
+        topos::parallel_for(rt, 0, 8, [](int) {});
+        const auto before = thread_affinity(); // after a loop: pinned or not, as it stays
         EXPECT_THROW(topos::parallel_for(rt, 0, 1000,
                                          [](int i) {
                                              if (i == 500) {
