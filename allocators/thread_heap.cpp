@@ -26,7 +26,7 @@ namespace {
 
 // What local_cache::m_cpu_offset points at without rseq: neither a CPU nor k_no_cpu.
 [[gnu::tls_model("initial-exec")]] constinit thread_local std::uint32_t t_no_rseq_cpu = 0xfffffff9;
-constinit thread_local heap_state t_state = heap_state::fresh;
+constinit thread_local heap_lifecycle t_state = heap_lifecycle::fresh;
 
 // pre: h holds s. post: true when s has a block on its local list.
 bool refill(thread_heap* h, span* s) noexcept {
@@ -223,7 +223,7 @@ struct heap_guard {
         }
         t_heap = nullptr;
         t_local = {};
-        t_state = heap_state::dead;
+        t_state = heap_lifecycle::dead;
         // Before the spans are given back: blocks of spans this thread holds
         // may sit in its batch, and a span with none out is released, not abandoned.
         flush_remote_batch(h);
@@ -242,7 +242,7 @@ thread_heap* make_thread_heap() {
     t_guard.m_armed = true; // first use registers the guard's destructor for this thread
     t_heap = h;
     t_local.m_owner_key = reinterpret_cast<std::uintptr_t>(h);
-    t_state = heap_state::live;
+    t_state = heap_lifecycle::live;
     return h;
 }
 
@@ -323,7 +323,7 @@ void* small_alloc_slow(std::size_t cls, int node) {
     const alloc_reentry_guard guard;
     thread_heap* h = t_heap;
     if (h == nullptr) {
-        if (t_state == heap_state::dead) {
+        if (t_state == heap_lifecycle::dead) {
             auto& o = orphans();
             const std::lock_guard lock(o.m_lock);
             return heap_alloc(o.m_heap, cls, node);
@@ -392,7 +392,7 @@ void free_not_owned(thread_heap* h, void* p) {
     if (s == c->m_spans.data() || s->m_state.load(std::memory_order_relaxed) == span_state::empty) {
         bad_free(p, "it lies in no live block of a topos arena");
     }
-    if (h == nullptr && t_state == heap_state::fresh && !alloc_reentered()) [[unlikely]] {
+    if (h == nullptr && t_state == heap_lifecycle::fresh && !alloc_reentered()) [[unlikely]] {
         h = heap_for_first_free();
     }
     free_remote(h, s, s->m_node, static_cast<free_block*>(p));

@@ -168,7 +168,8 @@ inline orphan_heap& orphans() {
 }
 
 
-enum class heap_state : std::uint8_t { fresh, live, dead };
+/// Where the calling thread's heap is in its life (not topos::detail::heap_state, the shm heap's).
+enum class heap_lifecycle : std::uint8_t { fresh, live, dead };
 // The calling thread's heap. Initial-exec: in position-independent code the
 // default model reaches a thread_local through a call to __tls_get_addr, which
 // the linker may rewrite away but which still makes the compiler save
