@@ -64,10 +64,11 @@ std::vector<int> allowed_cpus() {
 }
 
 // In the child: a runtime from the environment, a loop from main whose every
-// iteration notes the kernel node it ran on. Returns an exit status.
-int run_rank(const std::vector<int>& expected_kernel_nodes, bool expect_share) {
-    try {
-        const std::vector<int> before = allowed_cpus();
+// iteration notes the kernel node it ran on. The calling thread keeps slot 0's
+// pin between calls, inside the rank's share; its own mask comes back when the
+// runtime ends. Returns an exit status.
+int run_loop(const std::vector<int>& expected_kernel_nodes, bool expect_share) {
+    {
         topos::runtime rt;
         if (rt.share().taken != expect_share) {
             std::fprintf(stderr, "share taken: %d, expected %d (%s)\n", rt.share().taken ? 1 : 0, expect_share ? 1 : 0,
@@ -101,11 +102,27 @@ int run_rank(const std::vector<int>& expected_kernel_nodes, bool expect_share) {
                          rt.thread_count());
             return k_too_many_threads;
         }
-        if (allowed_cpus() != before) {
-            std::fprintf(stderr, "the calling thread's mask was not put back\n");
+        for (int cpu : allowed_cpus()) {
+            if (!std::binary_search(expected_kernel_nodes.begin(), expected_kernel_nodes.end(),
+                                    numa_node_of_cpu(cpu))) {
+                std::fprintf(stderr, "between calls the calling thread may run on CPU %d, off its share (%s)\n",
+                             cpu, rt.share().summary.c_str());
+                return k_off_node;
+            }
+        }
+    }
+    return k_ok;
+}
+
+int run_rank(const std::vector<int>& expected_kernel_nodes, bool expect_share) {
+    try {
+        const std::vector<int> before = allowed_cpus();
+        const int status = run_loop(expected_kernel_nodes, expect_share);
+        if (status == k_ok && allowed_cpus() != before) {
+            std::fprintf(stderr, "the calling thread's mask was not put back when the runtime ended\n");
             return k_not_restored;
         }
-        return k_ok;
+        return status;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "exception: %s\n", e.what());
         return k_exception;
