@@ -560,6 +560,35 @@ TEST(AllocArena, MediumBlocksAreReusedAndTrimmed) {
     EXPECT_EQ(trimmed.unplaced_bytes_in_use, base.unplaced_bytes_in_use);
 }
 
+// A small medium class keeps many more freed blocks than a large one
+// (4 MiB of them, at least 16): a program that frees a hundred 24 KiB blocks
+// at once and asks for them again maps nothing new.
+TEST(AllocArena, ManyFreedBlocksOfASmallMediumClassAreAllKept) {
+    topos::memory_trim();
+    const std::size_t bytes = 24 << 10;
+    const std::size_t count = 100;
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < count; ++i) {
+        blocks.push_back(topos::allocate(bytes));
+        std::memset(blocks.back(), 5, bytes);
+    }
+    const auto held = topos::get_memory_counters();
+    for (void* p : blocks) {
+        topos::deallocate(p, bytes);
+    }
+    EXPECT_EQ(topos::get_memory_counters().unplaced_os_bytes, held.unplaced_os_bytes)
+        << "all " << count << " freed blocks are kept for reuse";
+    for (void*& p : blocks) {
+        p = topos::allocate(bytes);
+    }
+    EXPECT_EQ(topos::get_memory_counters().unplaced_os_bytes, held.unplaced_os_bytes)
+        << "and taken again without a new mapping";
+    for (void* p : blocks) {
+        topos::deallocate(p, bytes);
+    }
+    topos::memory_trim();
+}
+
 // Large blocks (more than 1 MiB, local policy) are cached with their
 // pages: a larger request grows the cached block (only the difference is
 // mapped anew), a smaller one takes it as it is, and trim unmaps it.
