@@ -187,12 +187,20 @@ topos::runtime_options bound_threads(unsigned n) {
     return {.places = "threads", .bind = topos::proc_bind::close, .threads = n, .topology = {}};
 }
 
-TEST(Caller, CallerStaysOnSlotZerosPlaceBetweenCallsAndGetsItsMaskBackAtTheEnd) {
-    const auto topo = topos::topology::host();
-    if (topo.pus().size() < 2) {
-        GTEST_SKIP() << "needs two allowed CPUs to tell slot 0's place from the rest";
+// Tests of slot 0's sticky pin: they need two allowed CPUs to tell slot 0's
+// place from the rest, and note main's mask as it was before.
+class CallerPin : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (topos::topology::host().pus().size() < 2) {
+            GTEST_SKIP() << "needs two allowed CPUs to tell slot 0's place from the rest";
+        }
+        before = thread_affinity();
     }
-    const std::vector<int> before = thread_affinity();
+    std::vector<int> before;
+};
+
+TEST_F(CallerPin, CallerStaysOnSlotZerosPlaceBetweenCallsAndGetsItsMaskBackAtTheEnd) {
     {
         topos::runtime rt(bound_threads(2));
         const std::vector<int> slot0 = rt.plan().workers[0].pus;
@@ -258,12 +266,7 @@ TEST(Caller, CallerStaysOnSlotZerosPlaceBetweenCallsAndGetsItsMaskBackAtTheEnd) 
     EXPECT_TRUE(set_thread_affinity(before));
 }
 
-TEST(Caller, ASecondBindingRuntimePinsPerCallAndItsUnboundWorkersGetTheCallersOwnMask) {
-    const auto topo = topos::topology::host();
-    if (topo.pus().size() < 2) {
-        GTEST_SKIP() << "needs two allowed CPUs to tell slot 0's place from the rest";
-    }
-    const std::vector<int> before = thread_affinity();
+TEST_F(CallerPin, ASecondBindingRuntimePinsPerCallAndItsUnboundWorkersGetTheCallersOwnMask) {
     {
         topos::runtime rt(bound_threads(2));
         const std::vector<int> slot0 = rt.plan().workers[0].pus;
