@@ -68,47 +68,47 @@ std::vector<int> allowed_cpus() {
 // pin between calls, inside the rank's share; its own mask comes back when the
 // runtime ends. Returns an exit status.
 int run_loop(const std::vector<int>& expected_kernel_nodes, bool expect_share) {
-    {
-        topos::runtime rt;
-        if (rt.share().taken != expect_share) {
-            std::fprintf(stderr, "share taken: %d, expected %d (%s)\n", rt.share().taken ? 1 : 0, expect_share ? 1 : 0,
-                         rt.share().summary.c_str());
-            return k_no_share;
-        }
-        std::mutex lock;
-        std::set<int> nodes_seen;
-        std::set<std::thread::id> threads_seen;
-        topos::parallel_for(
-            rt, 0, 4000,
-            [&](int) {
-                const int cpu = sched_getcpu();
-                const int node = numa_node_of_cpu(cpu);
-                const std::lock_guard guard(lock);
-                nodes_seen.insert(node);
-                threads_seen.insert(std::this_thread::get_id());
-                for (int spin = 0; spin < 2000; ++spin) {
-                    asm volatile("" ::: "memory");
-                }
-            },
-            1);
-        for (int node : nodes_seen) {
-            if (!std::binary_search(expected_kernel_nodes.begin(), expected_kernel_nodes.end(), node)) {
-                std::fprintf(stderr, "an iteration ran on kernel node %d (%s)\n", node, rt.share().summary.c_str());
-                return k_off_node;
+    const auto in_share = [&](int node) {
+        return std::binary_search(expected_kernel_nodes.begin(), expected_kernel_nodes.end(), node);
+    };
+    topos::runtime rt;
+    if (rt.share().taken != expect_share) {
+        std::fprintf(stderr, "share taken: %d, expected %d (%s)\n", rt.share().taken ? 1 : 0, expect_share ? 1 : 0,
+                     rt.share().summary.c_str());
+        return k_no_share;
+    }
+    std::mutex lock;
+    std::set<int> nodes_seen;
+    std::set<std::thread::id> threads_seen;
+    topos::parallel_for(
+        rt, 0, 4000,
+        [&](int) {
+            const int cpu = sched_getcpu();
+            const int node = numa_node_of_cpu(cpu);
+            const std::lock_guard guard(lock);
+            nodes_seen.insert(node);
+            threads_seen.insert(std::this_thread::get_id());
+            for (int spin = 0; spin < 2000; ++spin) {
+                asm volatile("" ::: "memory");
             }
+        },
+        1);
+    for (int node : nodes_seen) {
+        if (!in_share(node)) {
+            std::fprintf(stderr, "an iteration ran on kernel node %d (%s)\n", node, rt.share().summary.c_str());
+            return k_off_node;
         }
-        if (threads_seen.size() > rt.thread_count()) {
-            std::fprintf(stderr, "%zu threads ran the loop, the runtime has %u workers\n", threads_seen.size(),
-                         rt.thread_count());
-            return k_too_many_threads;
-        }
-        for (int cpu : allowed_cpus()) {
-            if (!std::binary_search(expected_kernel_nodes.begin(), expected_kernel_nodes.end(),
-                                    numa_node_of_cpu(cpu))) {
-                std::fprintf(stderr, "between calls the calling thread may run on CPU %d, off its share (%s)\n",
-                             cpu, rt.share().summary.c_str());
-                return k_off_node;
-            }
+    }
+    if (threads_seen.size() > rt.thread_count()) {
+        std::fprintf(stderr, "%zu threads ran the loop, the runtime has %u workers\n", threads_seen.size(),
+                     rt.thread_count());
+        return k_too_many_threads;
+    }
+    for (int cpu : allowed_cpus()) {
+        if (!in_share(numa_node_of_cpu(cpu))) {
+            std::fprintf(stderr, "between calls the calling thread may run on CPU %d, off its share (%s)\n",
+                         cpu, rt.share().summary.c_str());
+            return k_off_node;
         }
     }
     return k_ok;
