@@ -53,7 +53,7 @@ inline void* small_alloc_try(std::size_t bytes) noexcept {
     // also means "t_heap is set" (k_no_cpu is never a CPU rseq reports, nor
     // what the other words m_cpu_offset points at hold).
     if ((k_tp_word_is_pointer || t_local.m_cpu != k_no_cpu) && t_local.m_cpu == os::thread_word(offset)) [[likely]] {
-        span* s = t_local.m_heap->m_direct[(bytes + 15) >> 4];
+        span* s = t_local.m_heap->m_direct[table_index(bytes)];
         free_block* blk = s->m_local_free; // null on g_no_span
         if (blk != nullptr) [[likely]] {
             free_block* next = blk->m_next;

@@ -45,6 +45,11 @@ namespace {
 using topos::detail::region;
 
 constexpr std::size_t k_min_align = alignof(std::max_align_t);
+// What malloc, calloc, realloc and new ask for: the alignment any object of
+// the size can need, so up to 8 bytes come 8-aligned (the arena's 8-byte
+// class) and everything larger 16-aligned, as with jemalloc. The aligned
+// entry points ask for at least k_min_align.
+constexpr std::size_t k_natural_align = 1;
 
 // Set by the library constructor, after libnuma and libstdc++ are initialised;
 // allocations before that (their constructors) go to the C library.
@@ -93,8 +98,10 @@ void* alloc(std::size_t bytes, std::size_t alignment) noexcept {
         if (bytes <= topos::k_small_max) [[likely]] {
             if (alignment <= k_min_align) [[likely]] {
                 // The fast path in place: malloc makes no second call.
-                return bytes <= topos::detail::k_fast_max ? topos::detail::small_alloc_local_inline(bytes)
-                                                          : topos::detail::small_alloc_local_mid(bytes);
+                // A request for 16-byte alignment skips the 8-byte class.
+                const std::size_t at_least = std::max(bytes, alignment);
+                return at_least <= topos::detail::k_fast_max ? topos::detail::small_alloc_local_inline(at_least)
+                                                             : topos::detail::small_alloc_local_mid(at_least);
             }
             if (alignment <= topos::detail::k_small_align_max) {
                 return topos::detail::small_alloc(bytes, alignment, topos::detail::current_node());
@@ -190,7 +197,7 @@ std::size_t usable(const void* p) noexcept {
 
 void* resize(void* p, std::size_t bytes) noexcept {
     if (p == nullptr) {
-        return alloc(bytes, k_min_align);
+        return alloc(bytes, k_natural_align);
     }
     if (!ours(p)) {
         return __libc_realloc(p, bytes);
@@ -203,7 +210,7 @@ void* resize(void* p, std::size_t bytes) noexcept {
     if (bytes <= have && bytes >= have / 2) {
         return p;
     }
-    void* q = alloc(bytes, k_min_align);
+    void* q = alloc(bytes, k_natural_align);
     if (q == nullptr) {
         return nullptr;
     }
@@ -254,7 +261,7 @@ TOPOS_EXPORT void* malloc(std::size_t bytes) noexcept {
     if (void* p = alloc_try(bytes)) [[likely]] {
         return p;
     }
-    return alloc(bytes, k_min_align);
+    return alloc(bytes, k_natural_align);
 }
 
 TOPOS_EXPORT void free(void* p) noexcept { release(p); }
@@ -268,7 +275,7 @@ TOPOS_EXPORT void* calloc(std::size_t n, std::size_t size) noexcept {
     if (topos::detail::alloc_reentered()) {
         return __libc_calloc(n, size);
     }
-    void* p = alloc(bytes, k_min_align);
+    void* p = alloc(bytes, k_natural_align);
     if (p != nullptr) {
         // Recycled small blocks and cached medium blocks hold old data; fresh
         // page blocks (and cached ones whose pages were dropped) are zero pages.
@@ -367,17 +374,17 @@ TOPOS_EXPORT void* operator new(std::size_t bytes) {
     if (void* p = alloc_try(bytes)) [[likely]] {
         return p;
     }
-    return new_or_throw(bytes, k_min_align);
+    return new_or_throw(bytes, k_natural_align);
 }
 TOPOS_EXPORT void* operator new[](std::size_t bytes) {
     if (void* p = alloc_try(bytes)) [[likely]] {
         return p;
     }
-    return new_or_throw(bytes, k_min_align);
+    return new_or_throw(bytes, k_natural_align);
 }
-TOPOS_EXPORT void* operator new(std::size_t bytes, const std::nothrow_t&) noexcept { return alloc(bytes, k_min_align); }
+TOPOS_EXPORT void* operator new(std::size_t bytes, const std::nothrow_t&) noexcept { return alloc(bytes, k_natural_align); }
 TOPOS_EXPORT void* operator new[](std::size_t bytes, const std::nothrow_t&) noexcept {
-    return alloc(bytes, k_min_align);
+    return alloc(bytes, k_natural_align);
 }
 TOPOS_EXPORT void* operator new(std::size_t bytes, std::align_val_t a) {
     return new_or_throw(bytes, std::max(static_cast<std::size_t>(a), k_min_align));

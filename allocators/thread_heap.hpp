@@ -47,7 +47,7 @@ struct node_heap {
         }
         m_direct.fill(&g_no_span);
         for (std::size_t i = 1; i < m_direct.size(); ++i) {
-            bin& b = m_bins[class_of(i * 16)];
+            bin& b = m_bins[class_of(i * k_table_step)];
             if (b.m_direct_first == nullptr) {
                 b.m_direct_first = &m_direct[i];
             }
@@ -57,12 +57,12 @@ struct node_heap {
     node_heap(const node_heap&) = delete;
     node_heap& operator=(const node_heap&) = delete;
 
-    // The current span of each size up to k_table_max by 16-byte steps
-    // (entry (bytes + 15) / 16), g_no_span where the class has none: the
+    // The current span of each size up to k_table_max by 8-byte steps
+    // (entry table_index(bytes)), g_no_span where the class has none: the
     // allocation fast path reads its span in one load, with no class
     // computation and no null test (mimalloc's pages_free_direct does the
     // same by 8-byte words). Every class's entries are consecutive.
-    std::array<span*, k_table_max / 16 + 1> m_direct{};
+    std::array<span*, k_table_max / k_table_step + 1> m_direct{};
     std::array<span*, k_class_count> m_current{};
     std::array<bin, k_class_count> m_bins;
 };

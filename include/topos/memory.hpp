@@ -93,6 +93,7 @@ inline constexpr std::size_t k_max_block = std::size_t{1} << 46;
 
 struct alloc_options {
     /// Power of two. Up to 4096 small blocks stay in the arenas; more is a page block.
+    /// At 8 or less, a request of up to 8 bytes takes an 8-byte block (malloc does).
     std::size_t alignment = alignof(std::max_align_t);
     /// Ask for transparent huge pages (madvise MADV_HUGEPAGE) on a page block.
     bool huge_pages = false;
@@ -131,7 +132,9 @@ inline constexpr std::size_t k_fast_max = 1024;
     if (options.alignment - 1 < alignof(std::max_align_t) && (options.alignment & (options.alignment - 1)) == 0 &&
         policy.type() == mem_policy::kind::local && !options.own_pages && !options.huge_pages) [[likely]] {
         if (bytes - 1 < detail::k_fast_max) [[likely]] {
-            return detail::small_alloc_local(bytes);
+            // Up to 8 bytes at an alignment of 8 or less come from the 8-byte
+            // class; at the default alignment they take 16 bytes.
+            return detail::small_alloc_local(bytes < options.alignment ? options.alignment : bytes);
         }
         if (bytes - 1 < k_small_max) {
             return detail::small_alloc_local_mid(bytes);

@@ -29,6 +29,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -122,8 +123,9 @@ void* shim_malloc(std::size_t bytes, std::size_t alignment, counts& c) {
     try {
         if (bytes <= topos::k_small_max) {
             if (alignment <= alignof(std::max_align_t)) {
-                return bytes <= topos::detail::k_fast_max ? topos::detail::small_alloc_local_inline(bytes)
-                                                          : topos::detail::small_alloc_local_mid(bytes);
+                const std::size_t at_least = std::max(bytes, alignment);
+                return at_least <= topos::detail::k_fast_max ? topos::detail::small_alloc_local_inline(at_least)
+                                                             : topos::detail::small_alloc_local_mid(at_least);
             }
             if (alignment <= topos::detail::k_small_align_max) {
                 return topos::detail::small_alloc(bytes, alignment, topos::detail::current_node());

@@ -149,6 +149,38 @@ TEST(AllocArena, EverySizeClassBoundary) {
     }
 }
 
+// Up to 8 bytes at an alignment of 8 take the 8-byte class; the default
+// alignment (16) and node_malloc never hand out 8-byte-aligned blocks.
+TEST(AllocArena, TheEightByteClassServesOnlyWhatMayBeEightAligned) {
+    std::vector<void*> small;
+    std::vector<void*> aligned;
+    for (int i = 0; i < 64; ++i) {
+        void* p = topos::allocate(1 + static_cast<std::size_t>(i % 8), {}, {.alignment = 8});
+        ASSERT_EQ(topos::usable_size(p), 8u);
+        ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % 8, 0u);
+        small.push_back(p);
+        for (void* q : {topos::allocate(8), topos::node_malloc(8, 0)}) {
+            ASSERT_EQ(reinterpret_cast<std::uintptr_t>(q) % alignof(std::max_align_t), 0u);
+            ASSERT_EQ(topos::usable_size(q), 16u);
+            aligned.push_back(q);
+        }
+    }
+    std::vector<std::uintptr_t> at;
+    for (void* p : small) {
+        at.push_back(reinterpret_cast<std::uintptr_t>(p));
+    }
+    std::sort(at.begin(), at.end());
+    for (std::size_t i = 1; i < at.size(); ++i) {
+        ASSERT_GE(at[i] - at[i - 1], 8u) << "8-byte blocks overlap";
+    }
+    for (void* p : small) {
+        topos::node_free(p);
+    }
+    for (void* p : aligned) {
+        topos::node_free(p);
+    }
+}
+
 // Every thread allocates, then frees the blocks another thread allocated.
 TEST(AllocArena, CrossThreadFreeStorm) {
     constexpr int k_threads = 4;
@@ -619,7 +651,8 @@ TEST(AllocArena, LargeBlocksAreReusedGrownAndTrimmed) {
     std::memset(b, 2, 12 * mib);
     topos::deallocate(b, 12 * mib);
 
-    // Large blocks are mapped in whole huge pages: 12 MiB and a header take 14 MiB.
+    // 12 MiB and a header took 12 MiB and a page (rounding up to 14 MiB would
+    // add more than an eighth); 11 MiB and a header round up to 12 MiB.
     auto* c = static_cast<char*>(topos::allocate(11 * mib));
     if (one_node) {
         EXPECT_EQ(c, b) << "a request a little smaller takes the cached block as it is";
@@ -633,7 +666,7 @@ TEST(AllocArena, LargeBlocksAreReusedGrownAndTrimmed) {
         EXPECT_EQ(d, b) << "the cached block, trimmed";
         EXPECT_EQ(topos::get_memory_counters().unplaced_os_bytes, cached.unplaced_os_bytes - 6 * mib)
             << "a block whose tail is over a quarter of the request gives the tail back (2 MiB and a header "
-               "take 4 MiB)";
+               "take 2 MiB and a page)";
     }
     std::memset(d, 4, 2 * mib);
     topos::deallocate(d, 2 * mib);
@@ -641,6 +674,26 @@ TEST(AllocArena, LargeBlocksAreReusedGrownAndTrimmed) {
     const auto trimmed = topos::get_memory_counters();
     EXPECT_EQ(trimmed.unplaced_os_bytes, base.unplaced_os_bytes) << "trim unmaps what the cache held";
     EXPECT_EQ(trimmed.unplaced_bytes_in_use, base.unplaced_bytes_in_use);
+}
+
+// A large block's mapping is rounded up to whole huge pages only when that
+// adds at most an eighth of the request: the huge page of a rounded tail is
+// resident as a whole once touched.
+TEST(AllocArena, LargeBlocksRoundUpToHugePagesOnlyWhenTheTailIsSmall) {
+    topos::memory_trim();
+    const std::size_t mib = std::size_t{1} << 20;
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const auto mapped_by = [](std::size_t bytes) {
+        const auto before = topos::get_memory_counters().unplaced_os_bytes;
+        void* p = topos::allocate(bytes);
+        const auto after = topos::get_memory_counters().unplaced_os_bytes;
+        topos::deallocate(p, bytes);
+        topos::memory_trim();
+        return after - before;
+    };
+    EXPECT_EQ(mapped_by(4 * mib), 4 * mib + page) << "a 4 MiB block and its header page, not 6 MiB";
+    EXPECT_EQ(mapped_by(16 * mib - 64 * 1024), 16 * mib) << "60 KiB of tail rounds up to the huge page";
+    EXPECT_EQ(mapped_by(3 * mib), 3 * mib + page);
 }
 
 // A large block given another policy or migrated is never cached: it goes

@@ -42,7 +42,9 @@ TEST(AllocPreload, MallocFreeEverySize) {
     for (std::size_t bytes = 0; bytes < 300000; bytes = bytes < 512 ? bytes + 1 : bytes * 5 / 4) {
         auto* p = static_cast<unsigned char*>(std::malloc(bytes));
         ASSERT_NE(p, nullptr) << bytes;
-        ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignof(std::max_align_t), 0u);
+        // An object of up to 8 bytes needs no more than 8-byte alignment; larger ones get 16.
+        const std::size_t align = bytes <= 8 ? 8 : alignof(std::max_align_t);
+        ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % align, 0u) << bytes;
         ASSERT_GE(malloc_usable_size(p), bytes);
         std::memset(p, 0xee, bytes);
         std::free(p);
@@ -91,6 +93,30 @@ TEST(AllocPreload, ReallocKeepsContents) {
     void* q = reallocarray(nullptr, huge, 16);
     EXPECT_EQ(q, nullptr);
     EXPECT_EQ(errno, ENOMEM);
+}
+
+// malloc and new of up to 8 bytes take the 8-byte class; the aligned
+// functions asked for 16 never do.
+TEST(AllocPreload, EightBytesAreEightAlignedUnlessAskedForMore) {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 32; ++i) {
+        void* m = std::malloc(8);
+        ASSERT_EQ(malloc_usable_size(m), 8u);
+        void* a = aligned_alloc(16, 8);
+        ASSERT_EQ(reinterpret_cast<std::uintptr_t>(a) % 16, 0u);
+        void* pm = nullptr;
+        ASSERT_EQ(posix_memalign(&pm, 16, 4), 0);
+        ASSERT_EQ(reinterpret_cast<std::uintptr_t>(pm) % 16, 0u);
+        void* ma = memalign(16, 1);
+        ASSERT_EQ(reinterpret_cast<std::uintptr_t>(ma) % 16, 0u);
+        auto* n = new std::uint64_t(7);
+        ASSERT_EQ(malloc_usable_size(n), 8u);
+        blocks.insert(blocks.end(), {m, a, pm, ma});
+        delete n;
+    }
+    for (void* p : blocks) {
+        std::free(p);
+    }
 }
 
 TEST(AllocPreload, AlignedFunctions) {
