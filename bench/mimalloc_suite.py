@@ -8,7 +8,8 @@ directory (default ../shared/peer-bench/mimalloc-bench beside the project, or
 $TOPOS_MIMALLOC_BENCH) into a scratch directory and never copied into topos.
 
   bench/mimalloc_suite.py [--lib build/rel/allocators/libtopos_malloc.so]
-                          [--suite DIR] [--rounds 3] [--only a,b] [--json FILE]
+                          [--suite DIR] [--rounds 3] [--only a,b] [--peers mimalloc,glibc]
+                          [--json FILE]
 
 Times are seconds of wall clock, except for the programs that run a fixed
 time and print a rate: larson (time per operation), xmalloc-test (its
@@ -117,6 +118,8 @@ def main():
     ap.add_argument("--build", default="/tmp/topos-mimalloc-suite", help="scratch directory for the programs")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     ap.add_argument("--only", default="", help="comma-separated rows to run (default: all)")
+    ap.add_argument("--peers", default=",".join(PEERS),
+                    help="comma-separated peers to run (default: %(default)s); mimalloc and glibc give the ratios")
     ap.add_argument("--json", help="also write every measurement to this file")
     a = ap.parse_args()
     if a.rounds < 1:
@@ -132,6 +135,10 @@ def main():
     if unknown:
         ap.error(f"--only {','.join(unknown)}: unknown; expected some of {','.join(r[0] for r in RUNS)}")
     runs = [r for r in RUNS if not only or r[0] in only]
+    peers = [x for x in a.peers.split(",") if x]
+    unknown = [x for x in peers if x not in PEERS]
+    if unknown:
+        ap.error(f"--peers {','.join(unknown)}: unknown; expected some of {','.join(PEERS)}")
 
     os.makedirs(a.build, exist_ok=True)
     for prog in sorted({r[1] for r in runs}):
@@ -141,7 +148,7 @@ def main():
             subprocess.run(BUILDS[prog].format(s=a.suite, b=a.build), shell=True, check=True)
 
     libs = {"topos": os.path.abspath(a.lib)}
-    libs.update({k: v for k, v in PEERS.items() if v is None or os.path.exists(v)})
+    libs.update({k: v for k, v in PEERS.items() if k in peers and (v is None or os.path.exists(v))})
     times = {r[0]: {k: [] for k in libs} for r in runs}
     rss = {r[0]: {k: [] for k in libs} for r in runs}
     for rnd in range(a.rounds):

@@ -304,7 +304,8 @@ std::uint64_t injected_total() {
 
 TEST(SoakAlloc, FailingSystemCallsGiveBadAllocAndMemoryComesBack) {
     constexpr unsigned k_threads = 4;
-    const topos::soak::budget budget("TOPOS_SOAK_OPS", topos::test::scaled(80000, 4));
+    // A quarter of the operations under ASan, an eighth under TSan (86 s with a quarter).
+    const topos::soak::budget budget("TOPOS_SOAK_OPS", topos::test::scaled(80000, topos::test::k_tsan ? 8 : 4));
     const std::uint64_t ops_each = topos::test::scaled(5000, 4);
 
     // Warm up without faults, so lazily made state (thread heaps, the node
