@@ -13,7 +13,9 @@ $TOPOS_MIMALLOC_BENCH) into a scratch directory and never copied into topos.
 
 Times are seconds of wall clock, except for the programs that run a fixed
 time and print a rate: larson (time per operation), xmalloc-test (its
-"rtime") and glibc-thread (time per iteration). Lower is better everywhere.
+"rtime"), glibc-thread (time per iteration) and rptest (time per memory
+operation: its wall clock is mostly the seconds it sleeps between phases, the
+same for every allocator). Lower is better everywhere.
 Peak RSS is the program's maximum resident set (KiB, by GNU time) in the same run,
 its median over the rounds."""
 import argparse
@@ -56,7 +58,7 @@ RUNS = [
     ("xmalloc-test", "xmalloc-test", ["-w", "2", "-t", "5", "-s", "64"], "xmalloc"),
     ("malloc-large", "malloc-large", [], "wall"),
     ("mstress", "mstress", ["2", "50", "200"], "wall"),
-    ("rptest", "rptest", ["2", "0", "1", "2", "500", "1000", "100", "8", "16000"], "wall"),
+    ("rptest", "rptest", ["2", "0", "1", "2", "500", "1000", "100", "8", "16000"], "rptest"),
     ("glibc-simple", "glibc-simple", [], "wall"),
     ("glibc-thread", "glibc-thread", ["2"], "glibc-thread"),
 ]
@@ -77,6 +79,10 @@ def metric_of(out, metric, wall):
             return float(line.split("rtime:")[1].split(",")[0])
         if metric == "glibc-thread" and line.strip().endswith("iterations"):
             return 1e9 / float(line.split()[0])
+        if metric == "rptest" and "memory ops/CPU second" in line:
+            # "crt  2 threads ... 100 ops: ........1031316 memory ops/CPU second (...)"
+            rate = line.split(" memory ops/CPU second")[0].split()[-1].lstrip(".")
+            return 1e6 / float(rate)
     return wall if metric == "wall" else None
 
 
