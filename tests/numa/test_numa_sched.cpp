@@ -137,8 +137,11 @@ TEST_F(NumaSchedTest, ArenaTasksRunOnTheArenasNode) {
 // node. "Balanced" is what the scheduler can observe: no node ran out of work
 // while another still had some, i.e. no remote steal happened. Rounds without
 // remote steals must keep 100% of iterations on their node (the issue asks for
-// 99%); in the others stats() records the rebalancing that moved iterations
-// (the emulated machine time-slices its vCPUs, so a node can fall behind).
+// 99%); in the others stats() records the rebalancing that moved iterations.
+// The emulated machine time-slices its vCPUs on fewer host cores, so a node
+// can fall behind in any round: CI once saw 8 of 8 rounds with remote steals.
+// So rounds go on (up to k_max_rounds) until k_want_balanced balanced ones
+// were seen; the assertion is that balanced rounds exist and are exact.
 TEST_F(NumaSchedTest, NodeArrayIterationsRunOnTheirNode) {
     topos::runtime rt({.places = "cores", .bind = topos::proc_bind::close, .threads = {}, .topology = {}});
     const std::size_t n = 1 << 20;
@@ -147,8 +150,11 @@ TEST_F(NumaSchedTest, NodeArrayIterationsRunOnTheirNode) {
     std::uint64_t all_total = 0;
     std::uint64_t remote_total = 0;
     int balanced_rounds = 0;
-    constexpr int k_rounds = 8;
-    for (int round = 0; round < k_rounds; ++round) {
+    int rounds = 0;
+    constexpr int k_min_rounds = 8;
+    constexpr int k_max_rounds = 64;
+    constexpr int k_want_balanced = 2;
+    while (rounds < k_max_rounds && (rounds < k_min_rounds || balanced_rounds < k_want_balanced)) {
         std::atomic<std::size_t> wrong_node{0};
         const auto before = rt.stats();
         topos::parallel_for(rt, a, [&](std::size_t i) {
@@ -164,20 +170,22 @@ TEST_F(NumaSchedTest, NodeArrayIterationsRunOnTheirNode) {
         ASSERT_EQ(all, n);
         if (remote == 0) {
             ++balanced_rounds;
-            EXPECT_EQ(on, all) << "round " << round << ": no remote steal, yet iterations left their node";
-            EXPECT_EQ(wrong_node.load(), 0U) << "round " << round << ": the kernel saw iterations off their node";
+            EXPECT_EQ(on, all) << "round " << rounds << ": no remote steal, yet iterations left their node";
+            EXPECT_EQ(wrong_node.load(), 0U) << "round " << rounds << ": the kernel saw iterations off their node";
         }
         on_total += on;
         all_total += all;
         remote_total += remote;
+        ++rounds;
     }
     std::printf("node_array parallel_for: %llu of %llu iterations on their data's node; %d of %d rounds without "
                 "remote steals; %llu remote steals\n",
                 static_cast<unsigned long long>(on_total), static_cast<unsigned long long>(all_total), balanced_rounds,
-                k_rounds, static_cast<unsigned long long>(remote_total));
-    EXPECT_GE(balanced_rounds, 1) << "every round needed remote steals: the balanced case was never seen";
+                rounds, static_cast<unsigned long long>(remote_total));
+    EXPECT_GE(balanced_rounds, 1) << "every one of " << rounds
+                                  << " rounds needed remote steals: the balanced case was never seen";
     for (std::size_t i = 0; i < n; i += 977) {
-        ASSERT_EQ(a[i], static_cast<double>(k_rounds));
+        ASSERT_EQ(a[i], static_cast<double>(rounds));
     }
 }
 
