@@ -98,8 +98,7 @@ void* alloc(std::size_t bytes, std::size_t alignment) noexcept {
         if (bytes <= topos::k_small_max) [[likely]] {
             if (alignment <= k_min_align) [[likely]] {
                 // The fast path in place: malloc makes no second call.
-                // A request for 16-byte alignment skips the 8-byte class.
-                const std::size_t at_least = std::max(bytes, alignment);
+                const std::size_t at_least = topos::detail::min_block(bytes, alignment);
                 return at_least <= topos::detail::k_fast_max ? topos::detail::small_alloc_local_inline(at_least)
                                                              : topos::detail::small_alloc_local_mid(at_least);
             }

@@ -85,10 +85,8 @@ inline std::size_t class_fast(std::size_t size) noexcept {
 
 // The class for `bytes` at `alignment`; k_class_count when none fits.
 inline std::size_t class_for(std::size_t bytes, std::size_t alignment) noexcept {
-    if (alignment <= 16) [[likely]] {
-        return class_of(std::max(bytes, alignment)); // every class above 8 is a multiple of 16
-    }
-    std::size_t c = class_of(std::max(bytes, alignment));
+    // Up to 16 the loop stops at once: every class above 8 is a multiple of 16.
+    std::size_t c = class_of(min_block(bytes, alignment));
     while (c < k_class_count && (k_class_size[c] & (alignment - 1)) != 0) {
         ++c;
     }

@@ -105,6 +105,13 @@ struct alloc_options {
 namespace detail {
 /// Sizes up to this take the arena's shortest path (a span looked up by size).
 inline constexpr std::size_t k_fast_max = 1024;
+/// The size to look up for `bytes` at `alignment`: a request of up to 8 bytes
+/// at an alignment of 8 or less fits the 8-byte class, while one that asks
+/// for 16 (the default of allocate()) must skip it. Every class above 8 bytes
+/// is a multiple of 16, so rounding up to the alignment is all it takes.
+constexpr std::size_t min_block(std::size_t bytes, std::size_t alignment) noexcept {
+    return bytes < alignment ? alignment : bytes;
+}
 // Internal entry points of allocate(), out of line in the library.
 // pre: 0 < bytes <= k_fast_max. post: a block from the arena of the caller's node.
 [[nodiscard]] void* small_alloc_local(std::size_t bytes);
@@ -132,9 +139,7 @@ inline constexpr std::size_t k_fast_max = 1024;
     if (options.alignment - 1 < alignof(std::max_align_t) && (options.alignment & (options.alignment - 1)) == 0 &&
         policy.type() == mem_policy::kind::local && !options.own_pages && !options.huge_pages) [[likely]] {
         if (bytes - 1 < detail::k_fast_max) [[likely]] {
-            // Up to 8 bytes at an alignment of 8 or less come from the 8-byte
-            // class; at the default alignment they take 16 bytes.
-            return detail::small_alloc_local(bytes < options.alignment ? options.alignment : bytes);
+            return detail::small_alloc_local(detail::min_block(bytes, options.alignment));
         }
         if (bytes - 1 < k_small_max) {
             return detail::small_alloc_local_mid(bytes);

@@ -123,7 +123,7 @@ void* shim_malloc(std::size_t bytes, std::size_t alignment, counts& c) {
     try {
         if (bytes <= topos::k_small_max) {
             if (alignment <= alignof(std::max_align_t)) {
-                const std::size_t at_least = std::max(bytes, alignment);
+                const std::size_t at_least = topos::detail::min_block(bytes, alignment);
                 return at_least <= topos::detail::k_fast_max ? topos::detail::small_alloc_local_inline(at_least)
                                                              : topos::detail::small_alloc_local_mid(at_least);
             }
