@@ -238,7 +238,10 @@ void churn(std::uint64_t seed, std::uint64_t ops, counts& c, std::pmr::memory_re
                 // A container growing under a policy: every reallocation may fail.
                 std::vector<std::uint32_t, topos::numa_allocator<std::uint32_t>> v(
                     topos::numa_allocator<std::uint32_t>(random_policy(r)));
-                const std::size_t n = 1 + r.below(200000);
+                // Up to 800 KB; under the sanitizers up to 100 KB, still
+                // past the small blocks (a push_back there is a few function
+                // calls, and these loops were most of the soak's time).
+                const std::size_t n = 1 + r.below(topos::test::scaled(200000, 8));
                 for (std::size_t i = 0; i < n; ++i) {
                     v.push_back(static_cast<std::uint32_t>(i));
                 }
@@ -304,8 +307,8 @@ std::uint64_t injected_total() {
 
 TEST(SoakAlloc, FailingSystemCallsGiveBadAllocAndMemoryComesBack) {
     constexpr unsigned k_threads = 4;
-    // A quarter of the operations under ASan, an eighth under TSan (86 s with a quarter).
-    const topos::soak::budget budget("TOPOS_SOAK_OPS", topos::test::scaled(80000, topos::test::k_tsan ? 8 : 4));
+    // A quarter of the operations under the sanitizers.
+    const topos::soak::budget budget("TOPOS_SOAK_OPS", topos::test::scaled(80000, 4));
     const std::uint64_t ops_each = topos::test::scaled(5000, 4);
 
     // Warm up without faults, so lazily made state (thread heaps, the node

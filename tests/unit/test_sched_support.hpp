@@ -17,11 +17,6 @@ inline constexpr bool k_sanitized = true;
 #else
 inline constexpr bool k_sanitized = false;
 #endif
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool k_tsan = true;
-#else
-inline constexpr bool k_tsan = false;
-#endif
 
 /// `full` normally, `full / divisor` under a sanitizer.
 inline constexpr std::size_t scaled(std::size_t full, std::size_t divisor = 8) {
