@@ -164,12 +164,19 @@ void plan_steal_order(const topology& topo, const std::vector<place>& places,
     };
 
     std::vector<tier_key> row(slots);
+    std::vector<tier_key> keys;
     std::vector<std::size_t> tier_of_slot(slots);
     for (std::size_t a = 0; a < slots; ++a) {
+        keys.clear();
         for (std::size_t b = 0; b < slots; ++b) {
             row[b] = classify(a, b);
+            // Neighbouring places mostly fall in one tier: only the first of
+            // each run goes to the sort (the largest machines have hundreds
+            // of places and a handful of tiers).
+            if (keys.empty() || keys.back() != row[b]) {
+                keys.push_back(row[b]);
+            }
         }
-        std::vector<tier_key> keys = row;
         std::sort(keys.begin(), keys.end());
         keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
         for (std::size_t b = 0; b < slots; ++b) {
