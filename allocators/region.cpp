@@ -20,11 +20,11 @@ std::size_t region_index(const void* p) noexcept { return reinterpret_cast<std::
 void store_region(std::size_t index, region r) noexcept {
     // relaxed: a region is marked before its memory is handed out, and the
     // hand-off to any thread that frees it orders the two.
-    std::atomic_ref<std::uint8_t>(g_region_map[index]).store(static_cast<std::uint8_t>(r), std::memory_order_relaxed);
+    std::atomic_ref<std::uint8_t>(region_map()[index]).store(static_cast<std::uint8_t>(r), std::memory_order_relaxed);
 }
 
 region load_region(std::size_t index) noexcept {
-    return static_cast<region>(std::atomic_ref<std::uint8_t>(g_region_map[index]).load(std::memory_order_relaxed));
+    return static_cast<region>(std::atomic_ref<std::uint8_t>(region_map()[index]).load(std::memory_order_relaxed));
 }
 
 // Chunk slots of the range. A leaf lock: taken with an arena lock held (or
@@ -61,7 +61,20 @@ bool reserve_range() noexcept {
 
 } // namespace
 
+#if defined(__SANITIZE_ADDRESS__)
+std::uint8_t* mapped_region_map() noexcept {
+    // Made by the first question, even one asked by a static constructor;
+    // never by the failures a test injects, which would leave no map.
+    static std::uint8_t* const map = [] {
+        void* p = os::map_untracked(k_region_count);
+        TOPOS_ASSERT(p != nullptr, "the region map could not be mapped");
+        return static_cast<std::uint8_t*>(p);
+    }();
+    return map;
+}
+#else
 alignas(4096) constinit std::uint8_t g_region_map[k_region_count] = {};
+#endif
 
 bool range_reserved() noexcept {
     static const bool reserved = reserve_range();

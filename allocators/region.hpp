@@ -28,7 +28,17 @@ inline constexpr std::size_t k_address_bits = 47;
 /// the array is zero-filled .bss, whose pages the kernel supplies only where
 /// topos memory is and written, so it costs address space, not memory.
 inline constexpr std::size_t k_region_count = std::size_t{1} << (k_address_bits - k_chunk_shift);
+#if defined(__SANITIZE_ADDRESS__)
+// Under ASan the map is a mapping made on first use instead: LeakSanitizer
+// reads every global of the program at each exit, and faulting in 32 MiB of
+// zero pages was half of a short test process's time. Its bytes are kinds,
+// not pointers, so it never holds a block alive.
+std::uint8_t* mapped_region_map() noexcept;
+inline std::uint8_t* region_map() noexcept { return mapped_region_map(); }
+#else
 extern std::uint8_t g_region_map[k_region_count];
+inline std::uint8_t* region_map() noexcept { return g_region_map; }
+#endif
 
 /// The kind of memory p lies in. Inline: every free asks it.
 inline region region_of(const void* p) noexcept {
@@ -39,7 +49,7 @@ inline region region_of(const void* p) noexcept {
     // relaxed: a thread holding a topos pointer got it through a hand-off
     // that follows the marking of its region; a foreign pointer reads none
     return static_cast<region>(
-        std::atomic_ref<std::uint8_t>(g_region_map[addr >> k_chunk_shift]).load(std::memory_order_relaxed));
+        std::atomic_ref<std::uint8_t>(region_map()[addr >> k_chunk_shift]).load(std::memory_order_relaxed));
 }
 // pre: base is 4 MiB aligned. post: the regions of [base, base+bytes) read
 // `head` for the first and page_tail for the rest (arena chunks are one region).

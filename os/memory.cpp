@@ -125,6 +125,11 @@ void* map_anonymous(std::size_t bytes) noexcept {
     return p == MAP_FAILED ? nullptr : p;
 }
 
+void* map_untracked(std::size_t bytes) noexcept {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+}
+
 void* map_fixed_noreplace(void* want, std::size_t bytes, int& error) noexcept {
 #ifdef MAP_FIXED_NOREPLACE
     constexpr int k_noreplace = MAP_FIXED_NOREPLACE;

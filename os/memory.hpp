@@ -26,6 +26,12 @@ namespace topos::os {
 /// reserved as usual), or nullptr when the kernel refused.
 [[nodiscard]] void* map_anonymous(std::size_t bytes) noexcept;
 
+/// pre: bytes > 0.
+/// post: an anonymous private read-write MAP_NORESERVE mapping of `bytes`,
+/// or nullptr when the kernel refused. Never failed by fault injection: for
+/// bookkeeping made once, whose loss no test means to provoke.
+[[nodiscard]] void* map_untracked(std::size_t bytes) noexcept;
+
 /// pre: `want` is page-aligned.
 /// post: `want` when [want, want+bytes) is now an anonymous read-write
 /// MAP_NORESERVE mapping that replaced nothing; nullptr otherwise, with

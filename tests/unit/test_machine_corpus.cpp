@@ -57,15 +57,20 @@ constexpr std::size_t k_cli_share = 19;
 const std::vector<topos::proc_bind> k_binds = {topos::proc_bind::close, topos::proc_bind::spread,
                                                topos::proc_bind::primary};
 
-std::vector<fs::path> machines() {
-    std::vector<fs::path> out;
-    for (const auto& e : fs::directory_iterator(fs::path(TOPOS_TEST_DATA_DIR) / "machines")) {
-        if (e.path().extension() == ".xml") {
-            out.push_back(e.path());
+// Listed once per process: test registration names every machine (a scan
+// per name was a tenth of each test process's time under ASan).
+const std::vector<fs::path>& machines() {
+    static const std::vector<fs::path> list = [] {
+        std::vector<fs::path> out;
+        for (const auto& e : fs::directory_iterator(fs::path(TOPOS_TEST_DATA_DIR) / "machines")) {
+            if (e.path().extension() == ".xml") {
+                out.push_back(e.path());
+            }
         }
-    }
-    std::sort(out.begin(), out.end());
-    return out;
+        std::sort(out.begin(), out.end());
+        return out;
+    }();
+    return list;
 }
 
 std::vector<unsigned> thread_counts(std::size_t places) {
