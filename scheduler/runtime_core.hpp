@@ -120,6 +120,10 @@ public:
     /// can run tasks (and spawn onto a deque of its own) instead of sleeping.
     std::vector<worker*> m_workers;
     unsigned m_worker_count = 0; ///< the plan's workers (slot 0 included): the first entries of m_workers
+    /// How long an idle or waiting worker polls before it yields (a hot
+    /// backoff): k_hot_spin when each worker can have a CPU of its own,
+    /// else zero (hot_spin_for() in runtime.cpp).
+    std::chrono::nanoseconds m_hot_spin{0};
     static constexpr unsigned k_guest_slots = 4;
     /// False when the workers cover only part of the allowed CPUs: outside
     /// waiters then sleep rather than run work off the runtime's CPUs.

@@ -54,10 +54,10 @@ void help_until_done(worker& w, group_core& g) {
     group_waiter node;
     node.m_parker = &w.m_parker;
     bool registered = false;
-    backoff spin;
+    backoff spin(w.m_rt.m_hot_spin);
     unsigned yields = 0;
     while (g.pending() != 0) {
-        if (task* t = w.find_work(spin.spun_out() ? scan_mode::normal : scan_mode::local)) {
+        if (task* t = w.find_work(spin.settled() ? scan_mode::normal : scan_mode::local)) {
             w.execute(t);
             spin.reset();
             yields = 0;

@@ -141,7 +141,7 @@ task* worker::park_or_find(const group_core* waiting_for) {
 }
 
 task* worker::idle_loop() {
-    backoff spin;
+    backoff spin(m_rt.m_hot_spin);
     unsigned yields = 0;
     task* t = nullptr;
     for (;;) {
@@ -149,7 +149,7 @@ task* worker::idle_loop() {
         const bool stopping = m_rt.m_stopping.load(std::memory_order_acquire);
         // Cross to other nodes only once the pauses are over: a node that is
         // only slightly behind finishes its own work without remote traffic.
-        t = find_work(stopping ? scan_mode::drain : spin.spun_out() ? scan_mode::normal : scan_mode::local);
+        t = find_work(stopping ? scan_mode::drain : spin.settled() ? scan_mode::normal : scan_mode::local);
         if (t != nullptr || stopping) {
             break;
         }

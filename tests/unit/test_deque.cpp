@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -212,6 +214,66 @@ TEST(Deque, ThievesRacingForTheLastItem) {
             ASSERT_EQ(taken[i].load(), 1) << "item " << i;
         }
     });
+}
+
+// The backoff idle and waiting workers use (detail/spin.hpp).
+using topos::detail::backoff;
+
+TEST(Backoff, ColdBackoffSpinsOutAfterItsPausesAndItsYields) {
+    backoff b;
+    int calls = 0;
+    while (!b.spun_out() && calls < 1000) {
+        EXPECT_EQ(b.settled(), b.spun_out()); // cold: looking further away waits for the spin-out
+        b.pause();
+        ++calls;
+    }
+    // 1, 2, 4 ... 64 pauses (7 calls), then k_yields yields.
+    EXPECT_EQ(calls, 7 + static_cast<int>(backoff::k_yields));
+    EXPECT_TRUE(b.settled());
+    b.reset();
+    EXPECT_FALSE(b.spun_out());
+    EXPECT_FALSE(b.settled());
+}
+
+TEST(Backoff, HotBackoffKeepsPollingUntilItsTimeIsUp) {
+    backoff b(std::chrono::hours(1));
+    for (int i = 0; i < 20000; ++i) {
+        b.pause();
+    }
+    EXPECT_FALSE(b.spun_out()); // an hour is not over: still polling
+    // It has paused at least as long as a cold backoff before it spins out
+    // (at most k_hot_pauses per call), so it may look further away.
+    EXPECT_TRUE(b.settled());
+}
+
+TEST(Backoff, HotBackoffSettlesAfterAsManyPausesAsACold) {
+    backoff b(std::chrono::hours(1));
+    std::uint32_t pauses = 0;
+    std::uint32_t step = 1;
+    while (!b.settled()) {
+        ASSERT_LT(pauses, 100000U);
+        b.pause();
+        pauses += step;
+        step = std::min(2 * step, backoff::k_hot_pauses);
+    }
+    EXPECT_EQ(pauses >= 2 * backoff::k_max_pauses - 1 + backoff::k_yields * backoff::k_max_pauses, true);
+    EXPECT_LT(pauses, 2 * backoff::k_max_pauses - 1 + backoff::k_yields * backoff::k_max_pauses + backoff::k_hot_pauses);
+}
+
+TEST(Backoff, HotBackoffSpinsOutOnceItsTimeIsUp) {
+    backoff b(std::chrono::nanoseconds(1));
+    int calls = 0;
+    while (!b.spun_out() && calls < 1000) {
+        b.pause();
+        ++calls;
+    }
+    EXPECT_TRUE(b.spun_out());
+    // A few polls (the clock starts at the first, the second finds 1 ns gone),
+    // then the k_yields yields.
+    EXPECT_LE(calls, 8 + static_cast<int>(backoff::k_yields));
+    b.reset(); // polls again, for its time
+    EXPECT_FALSE(b.spun_out());
+    EXPECT_FALSE(b.settled());
 }
 
 } // namespace
