@@ -68,9 +68,15 @@ void worker::execute(task* t) noexcept {
     } else {
         skip_body(t, g);
     }
-    release(t);
     m_tasks_run.bump();
-    g->finish_one(); // last: the group may be gone once its count reaches zero
+    // The group may be gone once its count reaches zero, so nothing touches it
+    // after this. The frame is not the group's: it stays ours until release()
+    // hands it back to its home worker, which lives as long as the runtime
+    // (whose destructor joins us first). Counting down first takes the
+    // release's write to a stolen frame's home (another core's line) off the
+    // path by which a waiter learns that its last task is done.
+    g->finish_one();
+    release(t);
 }
 
 void worker::execute_observed(task* t) noexcept {

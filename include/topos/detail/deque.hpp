@@ -136,6 +136,11 @@ public:
         // writes a retired ring again, and it still holds slot t (see grow()).
         ring* r = m_ring.load(std::memory_order_acquire);
         const T item = r->get(t);
+        if constexpr (std::is_pointer_v<T>) {
+            // The thief reads what the item points to next: fetch it while the
+            // CAS below waits for top's line.
+            __builtin_prefetch(item);
+        }
         // seq_cst: claims slot t; pairs with other thieves' CAS and pop()'s CAS.
         if (!m_top.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
             return {.status = steal_status::lost, .value = T{}};
