@@ -39,9 +39,6 @@
 #include <topos/error.hpp>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cstdint>
 #include <concepts>
 #include <cstddef>
 #include <functional>
@@ -61,21 +58,12 @@ inline constexpr std::size_t k_max_auto_grain = std::size_t{1} << 16;
     return std::clamp<std::size_t>(n / pieces, 1, k_max_auto_grain);
 }
 
-/// A piece of a loop is handed to a thief only when it holds at least this
-/// much work by the loop's measured pace: a steal costs about a microsecond
-/// from one core to another, more across sockets, so a smaller piece finishes
-/// sooner where it is.
-inline constexpr std::chrono::nanoseconds k_min_stolen_work{1000};
-
 template <class Index, class Body>
 struct for_context {
     const Body* m_body;
     std::size_t m_grain;
     task_group* m_group;
     Index m_origin;
-    /// Nanoseconds one grain of iterations took, as last measured by a piece
-    /// of this loop; 0 until one is. relaxed: a hint for the split decisions.
-    mutable std::atomic<std::int64_t> m_grain_ns{0};
 };
 
 // Lazy splitting: a piece is halved only while the running worker's deque
@@ -84,20 +72,11 @@ struct for_context {
 // runtime a loop is split about as often as it is stolen from, instead of
 // into every grain-sized piece (8 per worker): a 4096-iteration loop on two
 // workers then costs a few task spawns, not fifteen.
-//
-// A piece is also halved only while the half holds at least
-// k_min_stolen_work at the pace the loop has shown so far (the clock is read
-// at each such decision and at the end of a piece, not per grain). Once a
-// rest is too small, it runs here to its end. The first split of a loop has
-// no pace to go by and is always made.
 template <class Index, class Body>
 void for_split(const for_context<Index, Body>* ctx, std::size_t lo, std::size_t hi) {
-    using clock = std::chrono::steady_clock;
     const Body& body = *ctx->m_body;
     const std::size_t grain = ctx->m_grain;
     const worker_core* self = tls_worker;
-    auto stamp = clock::now();
-    std::size_t stamp_lo = lo;
     while (hi - lo > grain) {
         if (self != nullptr && !self->m_deque.empty_hint()) {
             for (const std::size_t end = lo + grain; lo < end; ++lo) {
@@ -105,32 +84,12 @@ void for_split(const for_context<Index, Body>* ctx, std::size_t lo, std::size_t 
             }
             continue;
         }
-        std::int64_t grain_ns = ctx->m_grain_ns.load(std::memory_order_relaxed);
-        if (lo != stamp_lo) {
-            const auto now = clock::now();
-            grain_ns = std::max<std::int64_t>(
-                1, (now - stamp).count() * static_cast<std::int64_t>(grain) / static_cast<std::int64_t>(lo - stamp_lo));
-            ctx->m_grain_ns.store(grain_ns, std::memory_order_relaxed);
-            stamp = now;
-            stamp_lo = lo;
-        }
-        if (grain_ns != 0 &&
-            static_cast<double>((hi - lo) / grain) * static_cast<double>(grain_ns) <
-                2.0 * static_cast<double>(std::chrono::nanoseconds(k_min_stolen_work).count())) {
-            break; // not worth a steal: the rest runs here
-        }
         const std::size_t mid = lo + (hi - lo) / 2;
         ctx->m_group->run([ctx, mid, hi] { for_split(ctx, mid, hi); });
         hi = mid;
     }
     for (std::size_t i = lo; i < hi; ++i) {
         body(static_cast<Index>(ctx->m_origin + static_cast<Index>(i)));
-    }
-    if (hi - stamp_lo >= grain && ctx->m_grain_ns.load(std::memory_order_relaxed) == 0) {
-        const auto took = (clock::now() - stamp).count();
-        ctx->m_grain_ns.store(
-            std::max<std::int64_t>(1, took * static_cast<std::int64_t>(grain) / static_cast<std::int64_t>(hi - stamp_lo)),
-            std::memory_order_relaxed);
     }
 }
 
