@@ -5,6 +5,9 @@
 
 #include "os/affinity.hpp"
 
+#include <topos/parallel.hpp>
+
+#include <chrono>
 #include <cstdio>
 #include <unistd.h>
 
@@ -32,6 +35,55 @@ void count_affine_iterations(std::size_t on_node, std::size_t off_node) noexcept
         static_cast<worker*>(w)->m_iterations_on_node.add(on_node);
         static_cast<worker*>(w)->m_iterations_off_node.add(off_node);
     }
+}
+
+namespace {
+
+std::int64_t pace_clock_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// Nanoseconds a grain took, from `took` ns for `iterations` (>= 1); at least 1
+// so that a measured pace is never mistaken for none.
+std::int64_t pace_per_grain(std::int64_t took, std::size_t iterations, std::size_t grain) noexcept {
+    const double ns = static_cast<double>(took) * static_cast<double>(grain) / static_cast<double>(iterations);
+    return ns < 1.0 ? 1 : ns > 1e15 ? std::int64_t{1'000'000'000'000'000} : static_cast<std::int64_t>(ns);
+}
+
+} // namespace
+
+loop_pace::loop_pace(std::size_t lo) noexcept : m_stamp_ns(pace_clock_ns()), m_stamp_lo(lo) {}
+
+loop_pace::choice loop_pace::decide(std::atomic<std::int64_t>& grain_ns, std::int64_t hint_ns, std::size_t lo,
+                                    std::size_t hi, std::size_t grain) noexcept {
+    // relaxed: the pace is a hint; any value some piece measured will do.
+    std::int64_t pace = grain_ns.load(std::memory_order_relaxed);
+    if (lo != m_stamp_lo) {
+        const std::int64_t now = pace_clock_ns();
+        pace = pace_per_grain(now - m_stamp_ns, lo - m_stamp_lo, grain);
+        grain_ns.store(pace, std::memory_order_relaxed);
+        m_stamp_ns = now;
+        m_stamp_lo = lo;
+    }
+    const auto worth = [&](std::int64_t ns) {
+        const double grains = static_cast<double>(hi - lo) / static_cast<double>(grain);
+        return grains * static_cast<double>(ns) >= 2.0 * static_cast<double>(k_min_stolen_work_ns);
+    };
+    if (pace != 0) {
+        return worth(pace) ? choice::split : choice::never;
+    }
+    if (hint_ns != 0 && !worth(hint_ns)) {
+        return choice::later; // small last time: see how this call goes first
+    }
+    return choice::split;
+}
+
+void loop_pace::finish(std::atomic<std::int64_t>& grain_ns, std::size_t hi, std::size_t grain) noexcept {
+    if (hi - m_stamp_lo < grain || grain_ns.load(std::memory_order_relaxed) != 0) {
+        return;
+    }
+    grain_ns.store(pace_per_grain(pace_clock_ns() - m_stamp_ns, hi - m_stamp_lo, grain), std::memory_order_relaxed);
 }
 
 } // namespace detail

@@ -39,6 +39,8 @@
 #include <topos/error.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <concepts>
 #include <cstddef>
 #include <functional>
@@ -64,33 +66,97 @@ struct for_context {
     std::size_t m_grain;
     task_group* m_group;
     Index m_origin;
+    /// Nanoseconds a grain took in the last call of this loop (the same
+    /// body type), or 0: a hint for the first split decision.
+    std::int64_t m_hint_ns;
+    /// Nanoseconds one grain of iterations took, as last measured by a piece
+    /// of this loop; 0 until one is (loop_pace).
+    mutable std::atomic<std::int64_t> m_grain_ns{0};
 };
 
+/// Nanoseconds per iteration of the last call of the loop whose body has
+/// type Body (each lambda has a type of its own, so this is one loop of the
+/// program, as a rule); 0 before its first call. relaxed: a hint.
+template <class Index, class Body>
+inline std::atomic<double> g_loop_ns_per_iteration{0.0};
+
+/// How fast one piece of a loop goes, for its split decisions: a piece is
+/// halved only when the half holds at least k_min_stolen_work at the pace the
+/// loop has shown. A steal costs about a microsecond from one core to
+/// another (more across sockets), so a smaller half finishes sooner where it
+/// is; handing 25-ns pieces back and forth made tiny loops slower on two
+/// workers than on one. The clock is read when a piece starts, at its split
+/// decisions and when it ends, never per grain; the functions are out of
+/// line (scheduler/stats.cpp) so that none of this is near the loop the
+/// compiler vectorises.
+class loop_pace {
+public:
+    static constexpr std::int64_t k_min_stolen_work_ns = 1000;
+
+    /// Starts timing a piece at iteration `lo`.
+    explicit loop_pace(std::size_t lo) noexcept;
+    enum class choice : unsigned char {
+        split, ///< halve [lo, hi) now
+        later, ///< run a grain and decide again (the pace is only a hint)
+        never, ///< run the rest here: the half is not worth a steal
+    };
+    /// Whether [lo, hi) is worth halving. Measures the iterations run since
+    /// the last decision and records the pace in `grain_ns`. Without a
+    /// measured pace it goes by `hint_ns` (the last call of this loop), and
+    /// only says split or later; with neither, split.
+    [[nodiscard]] choice decide(std::atomic<std::int64_t>& grain_ns, std::int64_t hint_ns, std::size_t lo,
+                                std::size_t hi, std::size_t grain) noexcept;
+    /// The piece ran to `hi`: records its pace when the loop has none yet.
+    void finish(std::atomic<std::int64_t>& grain_ns, std::size_t hi, std::size_t grain) noexcept;
+
+private:
+    std::int64_t m_stamp_ns;
+    std::size_t m_stamp_lo;
+};
+
+// Runs body(origin + i) for i in [lo, hi): the loop the compiler vectorises.
+template <class Index, class Body>
+inline void run_iterations(const Body& body, Index origin, std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) {
+        body(static_cast<Index>(origin + static_cast<Index>(i)));
+    }
+}
+
 // Lazy splitting: a piece is halved only while the running worker's deque
-// is empty, that is while no half it pushed before still waits for a thief.
-// Otherwise the worker runs `grain` iterations and looks again. On a busy
-// runtime a loop is split about as often as it is stolen from, instead of
-// into every grain-sized piece (8 per worker): a 4096-iteration loop on two
-// workers then costs a few task spawns, not fifteen.
+// is empty, that is while no half it pushed before still waits for a thief,
+// and while the half is worth a steal (loop_pace). Otherwise the worker
+// runs `grain` iterations and looks again; a rest too small to be worth a
+// steal runs here to its end. On a busy runtime a loop is split about as
+// often as it is stolen from, instead of into every grain-sized piece (8 per
+// worker).
 template <class Index, class Body>
 void for_split(const for_context<Index, Body>* ctx, std::size_t lo, std::size_t hi) {
     const Body& body = *ctx->m_body;
+    const Index origin = ctx->m_origin;
     const std::size_t grain = ctx->m_grain;
     const worker_core* self = tls_worker;
+    loop_pace pace(lo);
     while (hi - lo > grain) {
         if (self != nullptr && !self->m_deque.empty_hint()) {
-            for (const std::size_t end = lo + grain; lo < end; ++lo) {
-                body(static_cast<Index>(ctx->m_origin + static_cast<Index>(lo)));
-            }
+            run_iterations(body, origin, lo, lo + grain);
+            lo += grain;
+            continue;
+        }
+        const auto choice = pace.decide(ctx->m_grain_ns, ctx->m_hint_ns, lo, hi, grain);
+        if (choice == loop_pace::choice::never) {
+            break;
+        }
+        if (choice == loop_pace::choice::later) {
+            run_iterations(body, origin, lo, lo + grain);
+            lo += grain;
             continue;
         }
         const std::size_t mid = lo + (hi - lo) / 2;
         ctx->m_group->run([ctx, mid, hi] { for_split(ctx, mid, hi); });
         hi = mid;
     }
-    for (std::size_t i = lo; i < hi; ++i) {
-        body(static_cast<Index>(ctx->m_origin + static_cast<Index>(i)));
-    }
+    run_iterations(body, origin, lo, hi);
+    pace.finish(ctx->m_grain_ns, hi, grain);
 }
 
 template <class Body>
@@ -230,7 +296,10 @@ void parallel_for(Where&& rt, B begin, E end, const Body& body, std::size_t grai
     // An outside caller takes slot 0 (or a guest slot) and takes part.
     const detail::caller_scope caller(detail::runtime_access::core(detail::runtime_of(rt)));
     task_group group(rt);
-    const detail::for_context<Index, Body> ctx{&body, grain, &group, static_cast<Index>(begin)};
+    auto& site = detail::g_loop_ns_per_iteration<Index, Body>;
+    const double per_iteration = site.load(std::memory_order_relaxed);
+    const auto hint = per_iteration > 0 ? static_cast<std::int64_t>(per_iteration * static_cast<double>(grain)) + 1 : 0;
+    const detail::for_context<Index, Body> ctx{&body, grain, &group, static_cast<Index>(begin), hint};
     try {
         if (detail::runs_inline(rt)) {
             detail::for_split(&ctx, 0, n);
@@ -242,6 +311,9 @@ void parallel_for(Where&& rt, B begin, E end, const Body& body, std::size_t grai
         throw;
     }
     group.wait();
+    if (const std::int64_t measured = ctx.m_grain_ns.load(std::memory_order_relaxed); measured != 0) {
+        site.store(static_cast<double>(measured) / static_cast<double>(grain), std::memory_order_relaxed);
+    }
 }
 
 /// Calls body(i) for every index of `data`, running each block's iterations

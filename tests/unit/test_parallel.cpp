@@ -16,6 +16,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -140,6 +141,85 @@ TEST(ParallelFor, DefaultRuntimeOverload) {
 
 // On a synthetic two-node machine (layout only, workers unpinned): every index
 // is visited once and every iteration is counted on or off its data's node.
+// The split decisions of parallel_for (loop_pace): a half is handed to a
+// thief only when it holds at least k_min_stolen_work_ns at the loop's pace.
+using topos::detail::loop_pace;
+
+TEST(LoopPace, WithoutAPaceOrAHintTheFirstSplitIsMade) {
+    std::atomic<std::int64_t> grain_ns{0};
+    loop_pace pace(0);
+    EXPECT_EQ(pace.decide(grain_ns, 0, 0, 16, 1), loop_pace::choice::split);
+    EXPECT_EQ(grain_ns.load(), 0); // nothing ran, nothing measured
+}
+
+TEST(LoopPace, AMeasuredPaceDecidesSplitOrNever) {
+    constexpr std::int64_t min = loop_pace::k_min_stolen_work_ns;
+    loop_pace pace(0);
+    std::atomic<std::int64_t> grain_ns{min / 4}; // 8 grains: 2 * min in all, 1 * min in the half
+    EXPECT_EQ(pace.decide(grain_ns, 0, 0, 8, 1), loop_pace::choice::split);
+    EXPECT_EQ(pace.decide(grain_ns, 0, 0, 7, 1), loop_pace::choice::never); // the half is short of min
+    grain_ns = min * 10;
+    EXPECT_EQ(pace.decide(grain_ns, 0, 0, 2, 1), loop_pace::choice::split);
+}
+
+TEST(LoopPace, ASmallHintFromTheLastCallWaitsForAMeasurementInsteadOfGivingUp) {
+    std::atomic<std::int64_t> grain_ns{0};
+    loop_pace pace(0);
+    EXPECT_EQ(pace.decide(grain_ns, 1, 0, 4, 1), loop_pace::choice::later);
+    EXPECT_EQ(pace.decide(grain_ns, loop_pace::k_min_stolen_work_ns, 0, 4, 1), loop_pace::choice::split);
+    // A grain ran (slowly): the measurement replaces the hint.
+    std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(pace.decide(grain_ns, 1, 1, 4, 1), loop_pace::choice::split);
+    EXPECT_GE(grain_ns.load(), std::chrono::nanoseconds(5ms).count());
+}
+
+TEST(LoopPace, APieceThatEndsRecordsThePaceOnlyWhenTheLoopHasNone) {
+    std::atomic<std::int64_t> grain_ns{0};
+    loop_pace first(0);
+    std::this_thread::sleep_for(2ms);
+    first.finish(grain_ns, 2, 1); // two grains in at least 2 ms
+    EXPECT_GE(grain_ns.load(), std::chrono::nanoseconds(1ms).count());
+    grain_ns = 7;
+    loop_pace second(0);
+    second.finish(grain_ns, 2, 1);
+    EXPECT_EQ(grain_ns.load(), 7);
+}
+
+// A loop that was tiny at its last call and is heavy now still spreads over
+// the workers: the hint from the last call only delays the first split by a
+// grain.
+TEST(ParallelFor, ALoopThatWasTinyLastTimeStillSpreadsWhenItIsHeavy) {
+    topos::runtime rt(threads(2));
+    with_timeout(60s, "a loop that was tiny, then heavy", [&] {
+        bool heavy = false;
+        std::vector<std::atomic<int>> by_worker(2);
+        const auto loop = [&] {
+            topos::parallel_for(
+                rt, 0, 16,
+                [&](int) {
+                    if (heavy) {
+                        std::this_thread::sleep_for(2ms);
+                    }
+                    const int w = topos::this_worker::index();
+                    if (w >= 0 && w < 2) {
+                        by_worker[static_cast<std::size_t>(w)].fetch_add(1);
+                    }
+                },
+                1);
+        };
+        for (int round = 0; round < 20; ++round) {
+            loop(); // tiny: teaches the loop site a pace far below a steal's worth
+        }
+        heavy = true;
+        by_worker[0] = 0;
+        by_worker[1] = 0;
+        loop();
+        EXPECT_EQ(by_worker[0].load() + by_worker[1].load(), 16);
+        EXPECT_GT(by_worker[0].load(), 0);
+        EXPECT_GT(by_worker[1].load(), 0) << "the second worker never got a piece of a 32-ms loop";
+    });
+}
+
 TEST(ParallelForNodeArray, VisitsEveryIndexAndCountsLocality) {
     with_timeout(60s, "ParallelForNodeArray.VisitsEveryIndexAndCountsLocality", [] {
         const auto topo = topos::topology::synthetic("pack:2 numa:1 core:2 pu:1");
