@@ -81,17 +81,19 @@ template <class Index, class Body>
 inline std::atomic<double> g_loop_ns_per_iteration{0.0};
 
 /// How fast one piece of a loop goes, for its split decisions: a piece is
-/// halved only when the half holds at least k_min_stolen_work at the pace the
-/// loop has shown. A steal costs about a microsecond from one core to
-/// another (more across sockets), so a smaller half finishes sooner where it
-/// is; handing 25-ns pieces back and forth made tiny loops slower on two
-/// workers than on one. The clock is read when a piece starts, at its split
-/// decisions and when it ends, never per grain; the functions are out of
-/// line (scheduler/stats.cpp) so that none of this is near the loop the
-/// compiler vectorises.
+/// halved only when the half holds at least k_min_stolen_work_ns at the pace
+/// the loop has shown. A steal costs about a microsecond from one core to
+/// another (more across sockets), and a stolen piece of a streaming loop also
+/// pulls its data out of the cache of the core that ran it last time, which
+/// costs about as much again: a smaller half finishes sooner where it is.
+/// Handing 25-ns pieces back and forth made a 4096-iteration loop slower on
+/// two workers than on one. The clock is read when a piece starts, at its
+/// split decisions and when it ends, never per grain; the functions are out
+/// of line (scheduler/stats.cpp) so that none of this is near the loop the
+/// compiler vectorises (inline, it cost the gcc-built per-index loop 17-32%).
 class loop_pace {
 public:
-    static constexpr std::int64_t k_min_stolen_work_ns = 1000;
+    static constexpr std::int64_t k_min_stolen_work_ns = 2000;
 
     /// Starts timing a piece at iteration `lo`.
     explicit loop_pace(std::size_t lo) noexcept;
