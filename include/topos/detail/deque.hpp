@@ -79,12 +79,18 @@ public:
     /// Owner only. Never fails: grows the ring when it is full.
     void push(T item) {
         const std::int64_t b = m_bottom.load(std::memory_order_relaxed); // only the owner writes bottom
-        // acquire: pairs with a thief's CAS on top, so the thief's read of the
-        // slot we may overwrite below happens before our write.
-        const std::int64_t t = m_top.load(std::memory_order_acquire);
         ring* r = m_ring.load(std::memory_order_relaxed); // only the owner writes m_ring
-        if (b - t > r->m_mask) {
-            r = grow(r, t, b);
+        // top only grows, so a value read earlier is a lower bound: while it
+        // leaves room, slot b holds no item a thief may still take, and top's
+        // line (which the last thief's CAS took to its core) is not read again.
+        if (b - m_top_seen > r->m_mask) {
+            // acquire: pairs with the thieves' CAS on top (a release sequence
+            // of RMWs), so every read of a slot below the value we see, the
+            // one we may overwrite next included, happens before our write.
+            m_top_seen = m_top.load(std::memory_order_acquire);
+            if (b - m_top_seen > r->m_mask) {
+                r = grow(r, m_top_seen, b);
+            }
         }
         r->put(b, item);
         // release: publishes the slot (and what the item points to) to the
@@ -206,6 +212,7 @@ private:
     // only on growth, so it shares bottom's line.
     alignas(cache_line) std::atomic<std::int64_t> m_bottom{0};
     std::atomic<ring*> m_ring;
+    std::int64_t m_top_seen = 0; // owner-private: top as push last read it (a lower bound)
     ring* m_retired = nullptr; // owner-private
 };
 
