@@ -88,10 +88,10 @@ void worker::execute_observed(task* t) noexcept {
     } else {
         skip_body(t, g);
     }
-    release(t);
     m_tasks_run.bump();
     m_rt.m_hub->task_end(*this, label, !run);
-    g->finish_one(); // last, as in execute()
+    g->finish_one(); // then nothing touches the group, as in execute()
+    release(t);
 }
 
 void worker::skip_body(task* t, group_core* g) noexcept {

@@ -139,23 +139,21 @@ void for_split(const for_context<Index, Body>* ctx, std::size_t lo, std::size_t 
     const worker_core* self = tls_worker;
     loop_pace pace(lo);
     while (hi - lo > grain) {
-        if (self != nullptr && !self->m_deque.empty_hint()) {
-            run_iterations(body, origin, lo, lo + grain);
-            lo += grain;
-            continue;
+        if (self == nullptr || self->m_deque.empty_hint()) {
+            const auto choice = pace.decide(ctx->m_grain_ns, ctx->m_hint_ns, lo, hi, grain);
+            if (choice == loop_pace::choice::never) {
+                break;
+            }
+            if (choice == loop_pace::choice::split) {
+                const std::size_t mid = lo + (hi - lo) / 2;
+                ctx->m_group->run([ctx, mid, hi] { for_split(ctx, mid, hi); });
+                hi = mid;
+                continue;
+            }
         }
-        const auto choice = pace.decide(ctx->m_grain_ns, ctx->m_hint_ns, lo, hi, grain);
-        if (choice == loop_pace::choice::never) {
-            break;
-        }
-        if (choice == loop_pace::choice::later) {
-            run_iterations(body, origin, lo, lo + grain);
-            lo += grain;
-            continue;
-        }
-        const std::size_t mid = lo + (hi - lo) / 2;
-        ctx->m_group->run([ctx, mid, hi] { for_split(ctx, mid, hi); });
-        hi = mid;
+        // A half still waits for a thief, or the pace is only a hint: a grain here.
+        run_iterations(body, origin, lo, lo + grain);
+        lo += grain;
     }
     run_iterations(body, origin, lo, hi);
     pace.finish(ctx->m_grain_ns, hi, grain);
