@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -20,6 +21,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -184,6 +186,36 @@ TEST(Scan, AThrowingOperationPropagates) {
             return a + b;
         };
         EXPECT_THROW(topos::parallel_inclusive_scan(rt, in.begin(), in.end(), out.begin(), op), std::runtime_error);
+    }
+}
+
+// A worker held up inside a block (here by a sleep in op) makes the others
+// wait for its running total or sum blocks ahead; the result must not change.
+TEST(Scan, ABlockThatIsSlowToSumGivesTheSameResult) {
+    topos::runtime rt(threads(3));
+    std::vector<std::int64_t> in(9 * topos::k_scan_block + 17);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        in[i] = static_cast<std::int64_t>(i % 1000);
+    }
+    for (std::size_t b : {std::size_t{1}, std::size_t{2}, std::size_t{6}}) {
+        in[b * topos::k_scan_block + 5] = -1; // the marker that makes op sleep
+    }
+    const auto op = [](std::int64_t a, std::int64_t b) {
+        if (b == -1) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        }
+        return a + b;
+    };
+    std::vector<std::int64_t> want(in.size());
+    std::inclusive_scan(in.begin(), in.end(), want.begin());
+    for (int round = 0; round < 3; ++round) {
+        std::vector<std::int64_t> got(in.size());
+        topos::parallel_inclusive_scan(rt, in.begin(), in.end(), got.begin(), op);
+        ASSERT_EQ(got, want) << "round " << round;
+        topos::parallel_exclusive_scan(rt, in.begin(), in.end(), got.begin(), std::int64_t{-7}, op);
+        std::vector<std::int64_t> want_ex(in.size());
+        std::exclusive_scan(in.begin(), in.end(), want_ex.begin(), std::int64_t{-7});
+        ASSERT_EQ(got, want_ex) << "round " << round;
     }
 }
 
