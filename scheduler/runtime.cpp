@@ -81,18 +81,24 @@ std::string no_worker_on_node(const runtime_core& rt, const char* what, int node
                           : "its workers are on node(s) " + where);
 }
 
-// An idle or waiting worker polls for 50 us before its first yield (a hot
-// backoff, detail/spin.hpp). Back-to-back loops then find it polling rather
-// than inside sched_yield, which costs 1.2 us here and, with the long pauses
-// of a cold backoff, tripled the fork-join time of a 4096-iteration loop on
-// two workers. Only when every worker can have a CPU of its own (the
-// creator's mask holds at least as many CPUs as the runtime has workers):
-// with more workers than CPUs a polling thread would hold the core that
-// another worker needs, so they yield at once, as before.
-constexpr std::chrono::microseconds k_hot_spin{50};
-
-std::chrono::nanoseconds hot_spin_for(unsigned workers) {
-    return workers <= os::current_affinity().size() ? std::chrono::nanoseconds(k_hot_spin) : std::chrono::nanoseconds(0);
+// Under the automatic wait policy an idle or waiting worker polls for 50 us
+// before its first yield (a hot backoff, detail/spin.hpp). Back-to-back loops
+// then find it polling rather than inside sched_yield, which costs 1.2 us
+// here and, with the long pauses of a cold backoff, tripled the fork-join
+// time of a 4096-iteration loop on two workers. Only when every worker can
+// have a CPU of its own (the creator's mask holds at least as many CPUs as
+// the runtime has workers): with more workers than CPUs a polling thread
+// would hold the core that another worker needs, so they yield at once, as
+// before. The active policy polls for 200 ms (libomp's default block time)
+// whatever the count; the passive one never polls.
+std::chrono::nanoseconds hot_spin_for(unsigned workers, wait_policy policy) {
+    switch (policy) {
+    case wait_policy::active: return k_wait_poll_active;
+    case wait_policy::passive: return std::chrono::nanoseconds(0);
+    case wait_policy::automatic: break;
+    }
+    return workers <= os::current_affinity().size() ? std::chrono::nanoseconds(k_wait_poll_auto)
+                                                    : std::chrono::nanoseconds(0);
 }
 
 } // namespace
@@ -109,7 +115,8 @@ runtime_core::runtime_core(runtime& owner, const runtime_options& options)
     : m_owner(owner), m_topology(options.topology ? *options.topology : topology::from_env()),
       m_share(share_for(m_topology, options)), m_plan(plan_for(m_topology, options, m_share)),
       m_caller(options.caller ? *options.caller : detail::caller_from_environment()),
-      m_first_thread(m_caller == caller_role::worker ? 1U : 0U), m_display_affinity(detail::display_affinity_from_environment()) {
+      m_first_thread(m_caller == caller_role::worker ? 1U : 0U), m_display_affinity(detail::display_affinity_from_environment()),
+      m_wait(options.wait ? *options.wait : detail::wait_policy_from_environment()) {
     m_push_fence = !os::enable_membarrier();
     m_hub = std::make_unique<observer_hub>(*this, m_plan.workers.size() + k_guest_slots);
     build_domains();
@@ -117,7 +124,7 @@ runtime_core::runtime_core(runtime& owner, const runtime_options& options)
     decide_guests();
     const auto count = static_cast<unsigned>(m_plan.workers.size());
     m_worker_count = count;
-    m_hot_spin = hot_spin_for(count);
+    m_hot_spin = hot_spin_for(count, m_wait);
     m_workers.assign(count + k_guest_slots, nullptr);
     m_pin_caller = m_topology.is_this_system() && m_plan.bind != proc_bind::disabled;
     if (m_first_thread == 1 && m_pin_caller) {
@@ -721,6 +728,10 @@ unsigned runtime::thread_count() const noexcept { return m_core->m_worker_count;
 const rank_share& runtime::share() const noexcept { return m_core->m_share; }
 
 caller_role runtime::caller() const noexcept { return m_core->m_caller; }
+
+wait_policy runtime::idle_policy() const noexcept { return m_core->m_wait; }
+
+std::chrono::nanoseconds runtime::idle_poll() const noexcept { return m_core->m_hot_spin; }
 
 const placement_plan& runtime::plan() const noexcept { return m_core->m_plan; }
 

@@ -131,6 +131,7 @@ public:
     node_domain m_guest_domain;  ///< node -1; never idle, never a remote target
     std::atomic<bool> m_stopping{false};
     bool m_display_affinity = false;
+    wait_policy m_wait = wait_policy::automatic; ///< runtime_options::wait, else the environment's
 
     std::mutex m_arena_lock; ///< guards the two lists below and the workers' m_arenas stores
     std::vector<std::unique_ptr<arena_core>> m_arenas;

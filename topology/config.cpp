@@ -91,6 +91,29 @@ proc_bind parse_proc_bind(std::string_view text) {
                        std::string(k_proc_bind_values));
 }
 
+wait_policy parse_wait_policy(std::string_view text) {
+    const std::string value = detail::lowercase(detail::trim(text));
+    if (value == "auto") {
+        return wait_policy::automatic;
+    }
+    if (value == "active") {
+        return wait_policy::active;
+    }
+    if (value == "passive") {
+        return wait_policy::passive;
+    }
+    throw config_error("wait policy '" + detail::printable(text) + "' is not valid; expected active, passive or auto");
+}
+
+std::string_view to_string(wait_policy p) noexcept {
+    switch (p) {
+    case wait_policy::automatic: return "auto";
+    case wait_policy::active: return "active";
+    case wait_policy::passive: return "passive";
+    }
+    return "unknown";
+}
+
 unsigned parse_thread_count(std::string_view text, std::string_view what) {
     unsigned long value = 0;
     bool valid = !text.empty();
@@ -183,6 +206,18 @@ std::optional<std::string> topology_spec_from_environment() { return env_value("
 bool display_affinity_from_environment() {
     const auto s = setting_from_environment("DISPLAY_AFFINITY");
     return s && parse_switch(s->variable, s->value);
+}
+
+wait_policy wait_policy_from_environment() {
+    const auto s = setting_from_environment("WAIT_POLICY");
+    if (!s) {
+        return wait_policy::automatic;
+    }
+    try {
+        return parse_wait_policy(s->value);
+    } catch (const config_error& e) {
+        throw config_error(s->variable + ": " + e.what());
+    }
 }
 
 std::optional<std::string> trace_path_from_environment() { return env_value("TOPOS_TRACE"); }

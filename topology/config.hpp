@@ -55,6 +55,12 @@ struct placement_sources {
 /// variable and its value when it is neither true nor false.
 [[nodiscard]] bool display_affinity_from_environment();
 
+/// post: TOPOS_WAIT_POLICY's policy, else OMP_WAIT_POLICY's (see
+/// omp_variables_ignored), automatic when both are unset or empty. Throws
+/// config_error naming the variable and its value when it is not active,
+/// passive or auto.
+[[nodiscard]] wait_policy wait_policy_from_environment();
+
 /// post: the path TOPOS_TRACE names (a trace is written there when a
 /// runtime is destroyed), or nothing when it is unset or empty.
 [[nodiscard]] std::optional<std::string> trace_path_from_environment();

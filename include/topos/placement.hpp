@@ -25,6 +25,7 @@
 
 #include <topos/topology.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,31 @@ enum class proc_bind {
 /// "spread", case-insensitively. Throws config_error naming the value.
 [[nodiscard]] proc_bind parse_proc_bind(std::string_view text);
 [[nodiscard]] std::string_view to_string(proc_bind b) noexcept;
+
+/// How idle workers wait for work, with OMP_WAIT_POLICY's meaning
+/// (runtime_options::wait, TOPOS_WAIT_POLICY, else OMP_WAIT_POLICY).
+enum class wait_policy {
+    /// Poll for k_wait_poll_auto before yielding and sleeping, when every
+    /// worker can have a CPU of its own (the creator's mask holds at least as
+    /// many CPUs as the runtime has workers); else yield at once.
+    automatic,
+    /// Poll for k_wait_poll_active before sleeping, whatever the CPU count:
+    /// the fastest start of the next parallel region, for a process that
+    /// owns its cores (OpenMP's ACTIVE).
+    active,
+    /// Never poll: yield at once and sleep soon, leaving the CPUs to other
+    /// processes or ranks between parallel regions (OpenMP's PASSIVE).
+    passive,
+};
+
+/// How long an idle worker polls before it yields, under each policy.
+inline constexpr std::chrono::microseconds k_wait_poll_auto{50};
+inline constexpr std::chrono::milliseconds k_wait_poll_active{200};
+
+/// Parses "auto", "active" or "passive", case-insensitively, blanks around
+/// ignored. Throws config_error naming the value.
+[[nodiscard]] wait_policy parse_wait_policy(std::string_view text);
+[[nodiscard]] std::string_view to_string(wait_policy p) noexcept;
 
 /// One place: a set of PU OS indices, ascending.
 using place = std::vector<int>;

@@ -74,6 +74,7 @@
 #include <topos/share.hpp>
 #include <topos/topology.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -83,7 +84,8 @@
 namespace topos {
 
 /// Options of a runtime. Unset fields come from TOPOS_PLACES, TOPOS_PROC_BIND,
-/// TOPOS_NUM_THREADS, TOPOS_TOPOLOGY, TOPOS_CALLER and TOPOS_SHARE, else the
+/// TOPOS_NUM_THREADS, TOPOS_TOPOLOGY, TOPOS_CALLER, TOPOS_SHARE and
+/// TOPOS_WAIT_POLICY (the OMP_* ones where there is one), else the
 /// defaults (all allowed cores, or this rank's share of them; close; the
 /// caller is worker 0).
 struct runtime_options {
@@ -100,6 +102,9 @@ struct runtime_options {
     /// This process's local rank and size, instead of the launcher's
     /// variables. config_error when size is 0 or rank >= size.
     std::optional<local_rank> rank = std::nullopt;
+    /// How idle workers wait (topos/placement.hpp); unset: TOPOS_WAIT_POLICY,
+    /// else OMP_WAIT_POLICY, else automatic.
+    std::optional<wait_policy> wait = std::nullopt;
 };
 
 /// Counters of one worker, as the scheduler counted them.
@@ -193,6 +198,11 @@ public:
     [[nodiscard]] const rank_share& share() const noexcept;
     /// Whether an outside caller runs as worker 0 or as a guest.
     [[nodiscard]] caller_role caller() const noexcept;
+    /// The wait policy in force (runtime_options::wait or the environment).
+    [[nodiscard]] wait_policy idle_policy() const noexcept;
+    /// How long an idle or waiting worker polls before it yields and then
+    /// sleeps, as that policy decided for this runtime (0: it yields at once).
+    [[nodiscard]] std::chrono::nanoseconds idle_poll() const noexcept;
     /// A view of this runtime confined to some of its workers (see
     /// task_arena below); starts no thread. Throws node_error for a node
     /// that does not exist or has no worker here (any node when the workers

@@ -91,12 +91,25 @@ TEST(ConfigTest, ParseThreadCountEscapesControlCharacters) {
 
 // Saves the TOPOS_* and OMP_* variables the tests touch, clears them, and restores
 // them afterwards so tests neither see nor leave behind each other's values.
+TEST(ConfigTest, ParseWaitPolicyAcceptsEachPolicyInAnyCase) {
+    EXPECT_EQ(topos::parse_wait_policy("active"), topos::wait_policy::active);
+    EXPECT_EQ(topos::parse_wait_policy(" PASSIVE\t"), topos::wait_policy::passive);
+    EXPECT_EQ(topos::parse_wait_policy("Auto"), topos::wait_policy::automatic);
+    for (auto p : {topos::wait_policy::active, topos::wait_policy::passive, topos::wait_policy::automatic}) {
+        EXPECT_EQ(topos::parse_wait_policy(topos::to_string(p)), p);
+    }
+    EXPECT_EQ(message_of([] { (void)topos::parse_wait_policy("spin"); }),
+              "wait policy 'spin' is not valid; expected active, passive or auto");
+    EXPECT_EQ(message_of([] { (void)topos::parse_wait_policy(""); }),
+              "wait policy '' is not valid; expected active, passive or auto");
+}
+
 class ConfigEnvTest : public ::testing::Test {
 protected:
-    static constexpr std::array<const char*, 9> k_names = {
+    static constexpr std::array<const char*, 11> k_names = {
         "TOPOS_PLACES",    "TOPOS_PROC_BIND",      "TOPOS_NUM_THREADS",      "TOPOS_IGNORE_OMP",
         "OMP_PLACES",      "OMP_PROC_BIND",        "OMP_NUM_THREADS",        "TOPOS_DISPLAY_AFFINITY",
-        "OMP_DISPLAY_AFFINITY"};
+        "OMP_DISPLAY_AFFINITY", "TOPOS_WAIT_POLICY", "OMP_WAIT_POLICY"};
 
     void SetUp() override {
         for (std::size_t i = 0; i < k_names.size(); ++i) {
@@ -285,6 +298,24 @@ TEST_F(ConfigEnvTest, DisplayAffinityFallsBackToOmp) {
     EXPECT_EQ(message, "OMP_DISPLAY_AFFINITY: 'loud' is not valid; expected true or false");
     set("TOPOS_IGNORE_OMP", "true");
     EXPECT_FALSE(topos::detail::display_affinity_from_environment());
+}
+
+TEST_F(ConfigEnvTest, WaitPolicyFallsBackToOmpAndNamesABadVariable) {
+    EXPECT_EQ(topos::detail::wait_policy_from_environment(), topos::wait_policy::automatic);
+    set("OMP_WAIT_POLICY", "PASSIVE");
+    EXPECT_EQ(topos::detail::wait_policy_from_environment(), topos::wait_policy::passive);
+    set("TOPOS_WAIT_POLICY", "active");
+    EXPECT_EQ(topos::detail::wait_policy_from_environment(), topos::wait_policy::active);
+    set("TOPOS_WAIT_POLICY", "");
+    EXPECT_EQ(topos::detail::wait_policy_from_environment(), topos::wait_policy::passive); // empty is unset
+    set("OMP_WAIT_POLICY", "eager");
+    EXPECT_EQ(message_of([] { (void)topos::detail::wait_policy_from_environment(); }),
+              "OMP_WAIT_POLICY: wait policy 'eager' is not valid; expected active, passive or auto");
+    set("TOPOS_IGNORE_OMP", "1");
+    EXPECT_EQ(topos::detail::wait_policy_from_environment(), topos::wait_policy::automatic);
+    set("TOPOS_WAIT_POLICY", "later");
+    EXPECT_EQ(message_of([] { (void)topos::detail::wait_policy_from_environment(); }),
+              "TOPOS_WAIT_POLICY: wait policy 'later' is not valid; expected active, passive or auto");
 }
 
 TEST_F(ConfigEnvTest, APlacesListFromAVariableIsNamedWhenPlanning) {

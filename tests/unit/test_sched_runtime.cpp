@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <sched.h>
 #include <optional>
 #include <string>
 #include <thread>
@@ -179,6 +180,77 @@ TEST(Runtime, SyntheticTopologyPlansWithoutPinning) {
     }
     ASSERT_FALSE(rt.degraded().empty());
     EXPECT_NE(rt.degraded()[0].find("does not describe this machine"), std::string::npos);
+}
+
+std::size_t allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        return 1;
+    }
+    return static_cast<std::size_t>(CPU_COUNT(&set));
+}
+
+// The wait policy: options, then TOPOS_WAIT_POLICY, then OMP_WAIT_POLICY;
+// what each means for the time an idle worker polls.
+TEST(Runtime, WaitPolicyComesFromOptionsThenTheEnvironment) {
+    using topos::wait_policy;
+    const auto one = [](std::optional<wait_policy> w) {
+        return topos::runtime_options{.places = {}, .bind = {}, .threads = 1, .topology = {}, .wait = w};
+    };
+    {
+        scoped_env omp("OMP_WAIT_POLICY", "active"); // options win over it
+        topos::runtime passive(one(wait_policy::passive));
+        EXPECT_EQ(passive.idle_policy(), wait_policy::passive);
+        EXPECT_EQ(passive.idle_poll(), std::chrono::nanoseconds(0));
+    }
+    {
+        scoped_env omp("OMP_WAIT_POLICY", "passive");
+        topos::runtime active(one(wait_policy::active));
+        EXPECT_EQ(active.idle_policy(), wait_policy::active);
+        EXPECT_EQ(active.idle_poll(), std::chrono::nanoseconds(topos::k_wait_poll_active));
+        topos::runtime automatic(one(wait_policy::automatic)); // one worker: it has a CPU of its own
+        EXPECT_EQ(automatic.idle_poll(), std::chrono::nanoseconds(topos::k_wait_poll_auto));
+        topos::runtime from_env(one(std::nullopt));
+        EXPECT_EQ(from_env.idle_policy(), wait_policy::passive);
+        scoped_env topos_var("TOPOS_WAIT_POLICY", " Active ");
+        topos::runtime from_topos(one(std::nullopt));
+        EXPECT_EQ(from_topos.idle_policy(), wait_policy::active);
+    }
+    {
+        // More workers than CPUs: the automatic policy does not poll.
+        const auto over = static_cast<unsigned>(allowed_cpus() + 1);
+        topos::runtime crowded({.places = {}, .bind = topos::proc_bind::disabled, .threads = over, .topology = {},
+                                .wait = wait_policy::automatic});
+        EXPECT_EQ(crowded.idle_poll(), std::chrono::nanoseconds(0));
+    }
+    scoped_env bad("OMP_WAIT_POLICY", "sometimes");
+    try {
+        topos::runtime rt(one(std::nullopt));
+        ADD_FAILURE() << "no config_error";
+    } catch (const topos::config_error& e) {
+        EXPECT_STREQ(e.what(), "OMP_WAIT_POLICY: wait policy 'sometimes' is not valid; expected active, passive or auto");
+    }
+}
+
+// Active polls longer but is no spin-forever: the workers still park.
+TEST(Runtime, AnActiveRuntimeParksAfterItsPollingTime) {
+    with_timeout(60s, "Runtime.AnActiveRuntimeParksAfterItsPollingTime", [] {
+        topos::runtime rt({.places = {}, .bind = {}, .threads = 2, .topology = {}, .wait = topos::wait_policy::active});
+        std::atomic<int> ran{0};
+        topos::task_group g(rt);
+        for (int i = 0; i < 64; ++i) {
+            g.run([&] { ++ran; });
+        }
+        g.wait();
+        EXPECT_EQ(ran.load(), 64);
+        const auto give_up = std::chrono::steady_clock::now() + 20s;
+        while (rt.stats().parks == 0 && std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::sleep_for(50ms);
+        }
+        EXPECT_GE(rt.stats().parks, 1U) << "no worker parked after 20 s of idling (polling time "
+                                       << topos::k_wait_poll_active.count() << " ms)";
+    });
 }
 
 // Parking: once work ends, the workers sleep and the process's CPU time stops
